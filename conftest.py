@@ -1,0 +1,61 @@
+"""Fixtures every app's tests share: the staff personas and API clients.
+
+The tests run on PostgreSQL and Redis, as production does (`make test` sets the URLs).
+"""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from rest_framework.test import APIClient
+
+AGENT_GROUP = "Support agent"
+MANAGER_GROUP = "Support manager"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _on_postgresql(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit("The tests run on PostgreSQL: use `make test` (or set DATABASE_URL).", returncode=2)
+
+
+def _staff(username: str, group: str | None) -> User:
+    user = User.objects.create_user(username=username, password="correct horse battery", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def agent(db) -> User:
+    return _staff("agent", AGENT_GROUP)
+
+
+@pytest.fixture
+def manager(db) -> User:
+    return _staff("manager", MANAGER_GROUP)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Staff without a role: logs in, may see nothing."""
+    return _staff("outsider", None)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def agent_api(agent) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(agent)
+    return client
+
+
+@pytest.fixture
+def manager_api(manager) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(manager)
+    return client

@@ -1,0 +1,5 @@
+urlpatterns = []
+
+
+def register(router):
+    pass

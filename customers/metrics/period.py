@@ -1,0 +1,80 @@
+"""The period of a retention report, validated as METRICS.md demands."""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+MAX_WINDOW_DAYS = 36_500
+
+
+class PeriodError(ValueError):
+    """A period the metrics refuse, with a one-line message for the user."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+    window_days: int
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def after_end(self) -> date:
+        """The day after `end`: the period covers [start 00:00, after_end 00:00)."""
+        return self.end + timedelta(days=1)
+
+
+def period_validate(*, start: date, end: date, window_days: int | None = None) -> Period:
+    """Refuse what METRICS.md refuses: an end before the start, and a window shorter than
+    the period (with it, E - N can go negative and the retention rate means nothing)."""
+    if window_days is None:
+        window_days = settings.RETENTION_WINDOW_DAYS
+    if end < start:
+        raise PeriodError(_("end (%(end)s) is before start (%(start)s).") % {"end": end, "start": start})
+    if not 1 <= window_days <= MAX_WINDOW_DAYS:
+        raise PeriodError(_("window_days must be between 1 and %(max)d.") % {"max": MAX_WINDOW_DAYS})
+    period = Period(start=start, end=end, window_days=window_days)
+    if window_days < period.days:
+        raise PeriodError(
+            _(
+                "window_days (%(window)d) is shorter than the period (%(days)d days): "
+                "use a window of at least %(days)d days or a shorter period."
+            )
+            % {"window": window_days, "days": period.days}
+        )
+    return period
+
+
+def metrics_zone() -> zoneinfo.ZoneInfo:
+    """The zone whose days and months the metrics use: settings.TIME_ZONE, never the
+    zone a request happens to have activated."""
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def midnight(day: date) -> datetime:
+    """The first instant of `day` in the metrics zone.
+
+    With fold=0 this is right on DST days too: where midnight is skipped it is the
+    moment of the change, where it repeats it is the first of the two.
+    """
+    return datetime.combine(day, time(), tzinfo=metrics_zone())
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> int:
+    """Whole calendar months from the month of `first` to the month of `last`."""
+    return (last.year - first.year) * 12 + last.month - first.month

@@ -1,0 +1,282 @@
+"""Customers, the products they buy and their orders, and the activity aggregates that
+make retention reports read thousands of rows instead of millions.
+
+Facts about one row live here; anything that writes several rows is in services.py,
+reads and metrics in selectors.py and metrics/.
+"""
+
+import zoneinfo
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+COUNTED_EXCLUDED_STATUSES = ("cancelled", "refunded")
+
+
+@lru_cache(maxsize=1)
+def known_time_zones() -> frozenset[str]:
+    # Reading the zone database takes milliseconds: once per process is enough.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in known_time_zones():
+        raise ValidationError(
+            _("%(value)s is not a known time zone (e.g. Europe/Copenhagen)."), params={"value": value}
+        )
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def default_currency() -> str:
+    return settings.DEFAULT_CURRENCY
+
+
+currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code such as EUR."))
+
+
+class AcquisitionChannel(models.TextChoices):
+    ORGANIC = "organic", _("Organic search or direct")
+    PAID_SEARCH = "paid_search", _("Paid search")
+    SOCIAL = "social", _("Social media")
+    EMAIL = "email", _("Email marketing")
+    REFERRAL = "referral", _("Referral")
+    MARKETPLACE = "marketplace", _("Marketplace")
+    RETAIL = "retail", _("In store")
+    PARTNER = "partner", _("Partner")
+    OTHER = "other", _("Other")
+
+
+class CustomerQuerySet(models.QuerySet):
+    def with_email(self, email: str) -> "CustomerQuerySet":
+        """Customers whose email equals `email` ignoring case (uses the unique index)."""
+        return self.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
+
+
+class Customer(models.Model):
+    # The id the shop or billing system knows the customer by. Customers who only ever
+    # wrote to support have none.
+    external_id = models.CharField(_("customer id"), max_length=64, unique=True, null=True, blank=True)
+    # NULL, not "", when unknown: the case-insensitive unique index covers real addresses only.
+    email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    locale = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+    )
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    acquisition_channel = models.CharField(
+        _("acquisition channel"), max_length=20, choices=AcquisitionChannel.choices, blank=True
+    )
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    survey_consent = models.BooleanField(_("survey consent"), default=False)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="customer_email_ci_unique"),
+            models.CheckConstraint(condition=~Q(email=""), name="customer_email_null_not_blank"),
+        ]
+        permissions = [
+            ("import_customer", _("Can import customers")),
+            ("export_customer", _("Can export customers")),
+            ("view_retention_metrics", _("Can view retention metrics")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id or _("Customer %(id)s") % {"id": self.pk}
+
+    def clean(self) -> None:
+        # Blank emails are stored as NULL so that the case-insensitive unique index
+        # only covers real addresses.
+        if self.email is not None:
+            self.email = self.email.strip() or None
+
+
+class Product(models.Model):
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    price = models.DecimalField(
+        _("price"), max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Paid")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class OrderQuerySet(models.QuerySet):
+    def counted(self) -> "OrderQuerySet":
+        """Orders that enter the metrics: all but cancelled and refunded (METRICS.md)."""
+        return self.exclude(status__in=COUNTED_EXCLUDED_STATUSES)
+
+    def placed_between(self, since: datetime, until: datetime) -> "OrderQuerySet":
+        """Orders placed in [since, until)."""
+        return self.filter(placed_at__gte=since, placed_at__lt=until)
+
+
+class Order(models.Model):
+    external_id = models.CharField(_("order id"), max_length=64, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer"))
+    placed_at = models.DateTimeField(_("placed at"))
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency, validators=[currency_validator])
+    status = models.CharField(_("status"), max_length=10, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    discount_code = models.CharField(_("discount code"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [
+            # A customer's orders in time: lifetime figures, the customer page, and the
+            # per-customer recomputation of the activity aggregates.
+            models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
+            # Date ranges: the API's filters and the plain (unaggregated) metrics.
+            models.Index(fields=["placed_at"], name="order_placed_at"),
+        ]
+        constraints = [models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative")]
+        permissions = [
+            ("import_order", _("Can import orders")),
+            ("export_order", _("Can export orders")),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_counted(self) -> bool:
+        return self.status not in COUNTED_EXCLUDED_STATUSES
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+", verbose_name=_("product"))
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(
+        _("unit price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderline_unit_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id}"
+
+    @property
+    def amount(self) -> Decimal:
+        return self.quantity * self.unit_price
+
+
+# --- Activity aggregates ------------------------------------------------------------
+#
+# Kept in step with the orders table by customers.metrics.maintenance (PostgreSQL only)
+# and rebuildable from scratch with `manage.py rebuild_metrics`. docs/architecture.md
+# explains how each retention figure is read from them. "day" is always a calendar day
+# in AggregateState.time_zone.
+
+
+class AggregateState(models.Model):
+    """The one row that says which window and time zone the aggregates were built for.
+
+    The fast path is used only when these equal the settings; otherwise reports compute
+    from the orders table until `rebuild_metrics` runs.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    window_days = models.PositiveIntegerField()
+    time_zone = models.CharField(max_length=64)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="aggregatestate_single_row")]
+
+    def __str__(self) -> str:
+        return f"W={self.window_days} {self.time_zone}"
+
+
+class DailyActivity(models.Model):
+    """Counters per calendar day; every retention figure but one is a sum over them."""
+
+    day = models.DateField(primary_key=True)
+    orders = models.IntegerField(default=0)  # counted orders placed on `day`
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal(0))
+    first_orders = models.IntegerField(default=0)  # customers whose first counted order is on `day`
+    second_orders = models.IntegerField(default=0)  # ... whose second counted order is on `day`
+    # A customer is active at midnight T when a counted order lies on a day in [T-W, T-1].
+    # Each run of activity ("spell") adds 1 at its first active midnight and 1 to
+    # `deactivations` at its first inactive one; active customers at T = the sums up to T.
+    activations = models.IntegerField(default=0)
+    deactivations = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class ReturnGap(models.Model):
+    """How many customers ordered on `day` after `gap` days without an order.
+
+    Only gaps below twice the window are kept: returning customers in a period of at most
+    W days never need more (see docs/architecture.md).
+    """
+
+    pk = models.CompositePrimaryKey("day", "gap")
+    day = models.DateField()
+    gap = models.PositiveIntegerField()
+    customers = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day} +{self.gap}"
+
+
+class CohortActivity(models.Model):
+    """Customers of the cohort `cohort` (month of first counted order) active in `month`."""
+
+    pk = models.CompositePrimaryKey("cohort", "month")
+    cohort = models.DateField()
+    month = models.DateField()
+    customers = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.cohort:%Y-%m} → {self.month:%Y-%m}"

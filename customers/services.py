@@ -1,0 +1,192 @@
+"""Writes that the API, the admin, the imports and the tasks share.
+
+Every change to an order goes through here (or through the imports, which follow the
+same rules in bulk), inside `orders_changing`, so that the retention aggregates stay
+exact.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from .metrics import orders_changing
+from .models import Customer, Order, OrderLine, OrderStatus, Product
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    product_name: str = ""
+
+
+def customer_for_order(*, external_id: str, email: str | None = None, name: str = "") -> Customer:
+    """The customer an order names by `external_id`, created when unknown.
+
+    A customer known only by this email (one who wrote to support before buying, say)
+    is the same person: they get the external id instead of a duplicate. An email that
+    belongs to a customer with another external id is refused.
+    """
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is not None:
+        return customer
+    email = (email or "").strip() or None
+    if email:
+        owner = Customer.objects.with_email(email).first()
+        if owner is not None and owner.external_id is None:
+            owner.external_id = external_id
+            owner.save(update_fields=["external_id", "updated_at"])
+            return owner
+        if owner is not None:
+            raise ValidationError(
+                {
+                    "customer_email": _("%(email)s is the email of customer %(other)s.")
+                    % {"email": email, "other": owner.external_id}
+                }
+            )
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                external_id=external_id,
+                email=email,
+                name=name,
+                locale=settings.LANGUAGE_CODE,
+                time_zone=settings.TIME_ZONE,
+            )
+    except IntegrityError as exc:
+        # Another request created the customer (or took the email) a moment ago.
+        customer = Customer.objects.filter(external_id=external_id).first()
+        if customer is None:
+            raise ValidationError(
+                {"customer_email": _("%(email)s is the email of another customer.") % {"email": email}}
+            ) from exc
+        return customer
+
+
+def _products_for_lines(lines: Sequence[LineInput]) -> dict[str, Product]:
+    """The products the lines name by SKU; an unknown SKU becomes a new product."""
+    skus = {line.sku for line in lines}
+    products = {product.sku: product for product in Product.objects.filter(sku__in=skus)}
+    missing = [
+        Product(sku=line.sku, name=line.product_name or line.sku)
+        for line in {line.sku: line for line in lines if line.sku not in products}.values()
+    ]
+    if missing:
+        Product.objects.bulk_create(missing, ignore_conflicts=True)
+        products = {product.sku: product for product in Product.objects.filter(sku__in=skus)}
+    return products
+
+
+def order_create(
+    *,
+    order_id: str,
+    customer_id: str,
+    placed_at: datetime,
+    total: Decimal,
+    currency: str = "",
+    status: str = OrderStatus.PLACED,
+    customer_email: str | None = None,
+    customer_name: str = "",
+    discount_code: str = "",
+    lines: Sequence[LineInput] = (),
+) -> tuple[Order, bool]:
+    """Create an order, or return the existing one with this order_id (idempotent).
+
+    Returns (order, created). A retry of the same request, or two at once, give one
+    order: the customer row is locked while the order is written, and a race on the
+    order id itself ends in returning the order that won.
+    """
+    existing = Order.objects.filter(external_id=order_id).first()
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        customer = customer_for_order(external_id=customer_id, email=customer_email, name=customer_name)
+        with orders_changing([customer.pk]):
+            # Checked again under the customer's lock: a twin request may just have won.
+            existing = Order.objects.filter(external_id=order_id).first()
+            if existing is not None:
+                return existing, False
+            try:
+                with transaction.atomic():
+                    order = Order.objects.create(
+                        external_id=order_id,
+                        customer=customer,
+                        placed_at=placed_at,
+                        total=total,
+                        currency=currency or settings.DEFAULT_CURRENCY,
+                        status=status,
+                        discount_code=discount_code,
+                    )
+            except IntegrityError:
+                order = None  # the same order_id, committed for another customer meanwhile
+            if order is not None:
+                if lines:
+                    products = _products_for_lines(lines)
+                    OrderLine.objects.bulk_create(
+                        OrderLine(
+                            order=order,
+                            product=products[line.sku],
+                            quantity=line.quantity,
+                            unit_price=line.unit_price,
+                        )
+                        for line in lines
+                    )
+                Customer.objects.filter(pk=customer.pk, first_seen__gt=placed_at).update(first_seen=placed_at)
+    if order is None:
+        return Order.objects.get(external_id=order_id), False
+    return order, True
+
+
+def _stored_customer_ids(order_ids: Iterable[int]) -> set[int]:
+    return set(Order.objects.filter(pk__in=order_ids).values_list("customer_id", flat=True))
+
+
+def _changed_meanwhile() -> ValidationError:
+    return ValidationError(_("Someone else changed these orders meanwhile; reload the page and try again."))
+
+
+def order_save(*, order: Order) -> Order:
+    """Save an order created or changed in place (status, total, moment, even its
+    customer), as the admin's form does.
+
+    Customers are always locked before their orders. The customer the order had is read
+    first and checked again under the lock: an order moved by someone else meanwhile is
+    refused rather than counted for the wrong customer.
+    """
+    with transaction.atomic():
+        stored = _stored_customer_ids([order.pk]) if order.pk else set()
+        with orders_changing(stored | {order.customer_id}):
+            if order.pk and _stored_customer_ids([order.pk]) != stored:
+                raise _changed_meanwhile()
+            order.full_clean()
+            order.save()
+            Customer.objects.filter(pk=order.customer_id, first_seen__gt=order.placed_at).update(
+                first_seen=order.placed_at
+            )
+    return order
+
+
+def order_update(*, order: Order, **changes) -> Order:
+    """Change some fields of an order (the API's PATCH)."""
+    for name, value in changes.items():
+        setattr(order, name, value)
+    return order_save(order=order)
+
+
+def orders_delete(*, order_ids: Iterable[int]) -> int:
+    """Delete orders (with their lines). Returns how many orders went."""
+    order_ids = list(order_ids)
+    with transaction.atomic():
+        stored = _stored_customer_ids(order_ids)
+        with orders_changing(stored):
+            if _stored_customer_ids(order_ids) != stored:
+                raise _changed_meanwhile()
+            _total, deleted_by_model = Order.objects.filter(pk__in=order_ids).delete()
+    return deleted_by_model.get(Order._meta.label, 0)

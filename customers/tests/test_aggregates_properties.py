@@ -1,0 +1,105 @@
+"""Hypothesis: whatever sequence of order writes happens, the aggregates kept up to date
+incrementally equal a rebuild from scratch, and the fast figures equal the plain ones.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customers.metrics import period_validate, rebuild
+from customers.metrics.aggregates import cohorts_fast, retention_figures_fast
+from customers.metrics.plain import cohorts_plain, retention_figures_plain
+from customers.models import CohortActivity, Customer, DailyActivity, Order, ReturnGap
+from customers.services import order_create, order_save, order_update, orders_delete
+
+pytestmark = pytest.mark.django_db
+
+EPOCH = date(2023, 1, 1)
+STATUSES = ["placed", "paid", "fulfilled", "cancelled", "refunded"]
+CUSTOMERS = 4
+
+
+def operations(first_day: int, last_day: int):
+    """Writes whose days fall in [first_day, last_day]: around the period under test, so
+    that lapses and returns near its edges are common, not one in a thousand."""
+    day = st.integers(first_day, last_day)
+    create = st.tuples(
+        st.just("create"), st.integers(0, CUSTOMERS - 1), day, st.integers(0, 23), st.sampled_from(STATUSES)
+    )
+    status = st.tuples(st.just("status"), st.integers(0, 50), st.sampled_from(STATUSES))
+    move = st.tuples(st.just("move"), st.integers(0, 50), day)
+    reassign = st.tuples(st.just("reassign"), st.integers(0, 50), st.integers(0, CUSTOMERS - 1))
+    delete = st.tuples(st.just("delete"), st.integers(0, 50))
+    changes = st.lists(st.one_of(status, move, reassign, delete), max_size=8)
+    # Orders first, then changes to them, then more orders (arriving out of date order).
+    return st.tuples(st.lists(create, min_size=3, max_size=20), changes, st.lists(create, max_size=8)).map(
+        lambda parts: parts[0] + parts[1] + parts[2]
+    )
+
+
+def apply(operation, serial: int) -> None:
+    kind, *args = operation
+    orders = list(Order.objects.order_by("id"))
+    if kind == "create":
+        customer, offset, hour, order_status = args
+        order_create(
+            order_id=f"o{serial}",
+            customer_id=f"c{customer}",
+            placed_at=datetime.combine(EPOCH + timedelta(days=offset), datetime.min.time(), tzinfo=UTC)
+            + timedelta(hours=hour),
+            total=Decimal(offset % 97 + 1),
+            status=order_status,
+        )
+        return
+    if not orders:
+        return
+    order = orders[args[0] % len(orders)]
+    if kind == "status":
+        order_update(order=order, status=args[1])
+    elif kind == "move":
+        order_update(
+            order=order, placed_at=order.placed_at.replace(year=2023, month=1, day=1) + timedelta(days=args[1])
+        )
+    elif kind == "reassign":
+        customer, _ = Customer.objects.get_or_create(external_id=f"c{args[1]}")
+        order.customer = customer
+        order_save(order=order)
+    elif kind == "delete":
+        orders_delete(order_ids=[order.pk])
+
+
+def snapshot() -> tuple:
+    """The aggregates without the rows that add up to nothing."""
+    daily = set(
+        DailyActivity.objects.exclude(
+            orders=0, revenue=0, first_orders=0, second_orders=0, activations=0, deactivations=0
+        ).values_list("day", "orders", "revenue", "first_orders", "second_orders", "activations", "deactivations")
+    )
+    gaps = set(ReturnGap.objects.exclude(customers=0).values_list("day", "gap", "customers"))
+    cohorts = set(CohortActivity.objects.exclude(customers=0).values_list("cohort", "month", "customers"))
+    return daily, gaps, cohorts
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(window=st.sampled_from([3, 7, 7, 30, 365]), data=st.data())
+def test_incremental_aggregates_equal_a_rebuild_and_fast_equals_plain(window, data):
+    start_offset = data.draw(st.integers(2 * window, 2 * window + 30), label="start")
+    length = data.draw(st.integers(1, min(window, 60)), label="length")
+    ops = data.draw(operations(start_offset - 2 * window - 2, start_offset + length + 2), label="ops")
+    with transaction.atomic():
+        rebuild(window_days=window)
+        for serial, operation in enumerate(ops):
+            apply(operation, serial)
+        incremental = snapshot()
+        rebuild(window_days=window)
+        assert snapshot() == incremental
+
+        start = EPOCH + timedelta(days=start_offset)
+        period = period_validate(start=start, end=start + timedelta(days=length - 1), window_days=window)
+        assert retention_figures_fast(period) == retention_figures_plain(period)
+        assert cohorts_fast(period) == cohorts_plain(period)
+        transaction.set_rollback(True)

@@ -1,0 +1,1 @@
+"""Points ledger, tiers, rewards and referrals: built in issue #5."""

@@ -1,0 +1,70 @@
+"""What every app's API shares: permissions, pagination and the error format."""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, pagination, permissions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ModelPermissions(permissions.DjangoModelPermissions):
+    """The staff roles' model permissions, reading included.
+
+    DRF's own class lets any authenticated user read; here an agent needs `view_<model>`
+    (which the "Support agent" group has) and writes need add/change/delete.
+    """
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+def permission_required(perm: str) -> type[permissions.BasePermission]:
+    """A permission class for views without a model, e.g. the metrics."""
+
+    class HasPermission(permissions.BasePermission):
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
+
+    HasPermission.__name__ = f"Has_{perm.replace('.', '_')}"
+    return HasPermission
+
+
+class IdCursorPagination(pagination.CursorPagination):
+    """Newest first, stable under inserts, and no COUNT(*) over millions of rows."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus: a model's ValidationError is a 400 with a message per field.
+
+    An IntegrityError that validation could not foresee (two requests racing for the same
+    unique value) is a 409 in JSON, logged; any other error stays a 500, i.e. a bug.
+    """
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    # Imported here: rest_framework.views imports this module through the settings.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    response = drf_exception_handler(exc, context)
+    if response is None and isinstance(exc, IntegrityError):
+        logger.warning("Integrity error in %s: %s", context.get("view"), exc)
+        return Response(
+            {"detail": "The request conflicts with the current data; nothing was saved."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return response

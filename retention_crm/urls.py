@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from customers import api as customers_api
+
+admin.site.site_header = _("Retention CRM")
+admin.site.site_title = _("Retention CRM")
+admin.site.index_title = _("Customer care")
+
+router = DefaultRouter()
+customers_api.register(router)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include(customers_api.urlpatterns)),
+    path("api/", include(router.urls)),
+]

@@ -4,7 +4,9 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 
@@ -49,8 +51,9 @@ class IdCursorPagination(pagination.CursorPagination):
 def exception_handler(exc, context):
     """DRF's handler, plus: a model's ValidationError is a 400 with a message per field.
 
-    An IntegrityError that validation could not foresee (two requests racing for the same
-    unique value) is a 409 in JSON, logged; any other error stays a 500, i.e. a bug.
+    Deleting something still referenced, or an IntegrityError that validation could not
+    foresee (two requests racing for one unique value), is a 409 in JSON; any other error
+    stays a 500, i.e. a bug.
     """
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -61,10 +64,15 @@ def exception_handler(exc, context):
     from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
+    if response is None and isinstance(exc, ProtectedError):
+        return Response(
+            {"detail": _("This is still used by other records (for example orders) and cannot be deleted.")},
+            status=status.HTTP_409_CONFLICT,
+        )
     if response is None and isinstance(exc, IntegrityError):
         logger.warning("Integrity error in %s: %s", context.get("view"), exc)
         return Response(
-            {"detail": "The request conflicts with the current data; nothing was saved."},
+            {"detail": _("The request conflicts with the current data; nothing was saved.")},
             status=status.HTTP_409_CONFLICT,
         )
     return response

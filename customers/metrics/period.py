@@ -11,7 +11,12 @@ MAX_WINDOW_DAYS = 36_500
 
 
 class PeriodError(ValueError):
-    """A period the metrics refuse, with a one-line message for the user."""
+    """A period the metrics refuse, with a one-line message for the user and the name of
+    the parameter at fault (for the API's per-field errors)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,9 @@ def period_validate(*, start: date, end: date, window_days: int | None = None) -
     if window_days is None:
         window_days = settings.RETENTION_WINDOW_DAYS
     if end < start:
-        raise PeriodError(_("end (%(end)s) is before start (%(start)s).") % {"end": end, "start": start})
+        raise PeriodError(_("end (%(end)s) is before start (%(start)s).") % {"end": end, "start": start}, "end")
     if not 1 <= window_days <= MAX_WINDOW_DAYS:
-        raise PeriodError(_("window_days must be between 1 and %(max)d.") % {"max": MAX_WINDOW_DAYS})
+        raise PeriodError(_("window_days must be between 1 and %(max)d.") % {"max": MAX_WINDOW_DAYS}, "window_days")
     period = Period(start=start, end=end, window_days=window_days)
     if window_days < period.days:
         raise PeriodError(
@@ -46,7 +51,8 @@ def period_validate(*, start: date, end: date, window_days: int | None = None) -
                 "window_days (%(window)d) is shorter than the period (%(days)d days): "
                 "use a window of at least %(days)d days or a shorter period."
             )
-            % {"window": window_days, "days": period.days}
+            % {"window": window_days, "days": period.days},
+            "window_days",
         )
     return period
 

@@ -1,0 +1,305 @@
+"""The REST API: permissions per role, validation, idempotency, filters, metrics."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from customers.models import Customer, Order, Product
+
+from .factories import CustomerFactory, OrderFactory, OrderLineFactory
+from .helpers import load_orders
+
+pytestmark = pytest.mark.django_db
+
+ORDER = {
+    "order_id": "W-1001",
+    "customer_id": "SHOP-7",
+    "placed_at": "2024-05-01T10:00:00Z",
+    "total": "59.90",
+    "customer_email": "mia@example.com",
+    "customer_name": "Mia",
+    "lines": [{"sku": "TEA-1", "product_name": "Green tea", "quantity": 2, "unit_price": "29.95"}],
+}
+
+
+# --- who may do what -----------------------------------------------------------------
+
+
+def test_anonymous_requests_are_401(api_client):
+    assert api_client.get("/api/customers/").status_code == 401
+    assert api_client.post("/api/orders/", ORDER, format="json").status_code == 401
+
+
+def test_staff_without_a_role_sees_nothing(outsider):
+    client = APIClient()
+    client.force_authenticate(outsider)
+    assert client.get("/api/customers/").status_code == 403
+    assert client.get("/api/metrics/retention/?start=2024-01-01&end=2024-01-31").status_code == 403
+
+
+def test_an_agent_reads_but_does_not_write(agent_api):
+    assert agent_api.get("/api/customers/").status_code == 200
+    assert agent_api.get("/api/orders/").status_code == 200
+    assert agent_api.post("/api/orders/", ORDER, format="json").status_code == 403
+    assert agent_api.post("/api/customers/", {"customer_id": "X"}, format="json").status_code == 403
+    assert agent_api.get("/api/metrics/retention/?start=2024-01-01&end=2024-01-31").status_code == 403
+
+
+def test_a_token_in_the_authorization_header_authenticates(manager):
+    token = Token.objects.create(user=manager)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.post("/api/orders/", ORDER, format="json").status_code == 201
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
+    assert client.get("/api/orders/").status_code == 401
+
+
+# --- orders --------------------------------------------------------------------------
+
+
+def test_posting_an_order_creates_it_with_its_customer_and_lines(manager_api):
+    response = manager_api.post("/api/orders/", ORDER, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["order_id"] == "W-1001" and body["customer_id"] == "SHOP-7"
+    assert body["status"] == "placed" and body["currency"] == "EUR"
+    assert body["lines"] == [{"sku": "TEA-1", "product_name": "Green tea", "quantity": 2, "unit_price": "29.95"}]
+    customer = Customer.objects.get(external_id="SHOP-7")
+    assert (customer.email, customer.name) == ("mia@example.com", "Mia")
+    assert Product.objects.get(sku="TEA-1").name == "Green tea"
+
+
+def test_posting_the_same_order_id_again_returns_the_stored_order(manager_api):
+    first = manager_api.post("/api/orders/", ORDER, format="json").json()
+    again = manager_api.post("/api/orders/", {**ORDER, "total": "1.00"}, format="json")
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"] and again.json()["total"] == "59.90"
+    assert Order.objects.count() == 1
+
+
+def test_bad_order_input_is_a_400_with_a_message_per_field(manager_api):
+    response = manager_api.post(
+        "/api/orders/",
+        {
+            "order_id": "",
+            "placed_at": "yesterday",
+            "total": "-1",
+            "currency": "euro",
+            "status": "lost",
+            "customer_email": "nope",
+            "lines": [{"sku": "X", "quantity": 0, "unit_price": "1"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {
+        "order_id",
+        "customer_id",
+        "placed_at",
+        "total",
+        "currency",
+        "status",
+        "customer_email",
+        "lines",
+    }
+    assert errors["customer_id"] == ["This field is required."]
+    assert errors["lines"] == {"0": {"quantity": ["Ensure this value is greater than or equal to 1."]}}
+    assert Order.objects.count() == 0
+
+
+def test_an_order_in_the_future_or_too_large_is_refused(manager_api):
+    response = manager_api.post(
+        "/api/orders/", {**ORDER, "placed_at": "2999-01-01T00:00:00Z", "total": "123456789012.00"}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"placed_at", "total"}
+
+
+def test_an_email_of_another_customer_is_a_400(manager_api):
+    CustomerFactory(external_id="OTHER", email="MIA@example.com")
+    response = manager_api.post("/api/orders/", ORDER, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"customer_email": ["mia@example.com is the email of customer OTHER."]}
+    assert Order.objects.count() == 0 and Product.objects.count() == 0
+
+
+def test_malformed_json_is_a_400(manager_api):
+    response = manager_api.generic("POST", "/api/orders/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_patching_the_status_updates_the_order_and_the_metrics(manager_api):
+    order = OrderFactory(placed_at=datetime(2024, 5, 1, tzinfo=UTC), total=Decimal("10.00"))
+    url = "/api/metrics/retention/?start=2024-05-01&end=2024-05-31"
+    assert manager_api.get(url).json()["orders"] == 1
+    response = manager_api.patch(f"/api/orders/{order.pk}/", {"status": "refunded"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "refunded"
+    assert manager_api.get(url).json()["orders"] == 0
+    assert manager_api.patch(f"/api/orders/{order.pk}/", {"status": "gone"}, format="json").status_code == 400
+
+
+def test_orders_cannot_be_deleted_or_replaced_through_the_api(manager_api):
+    order = OrderFactory()
+    assert manager_api.delete(f"/api/orders/{order.pk}/").status_code == 405
+    assert manager_api.put(f"/api/orders/{order.pk}/", {}, format="json").status_code == 405
+
+
+@pytest.mark.parametrize("url", ["/api/orders/999999/", "/api/orders/abc/", "/api/customers/999999/"])
+def test_an_unknown_object_is_a_404(manager_api, url):
+    assert manager_api.get(url).status_code == 404
+
+
+def test_a_forged_cursor_is_a_404_not_a_500(agent_api):
+    assert agent_api.get("/api/orders/?cursor=garbage").status_code == 404
+
+
+def test_the_order_list_costs_the_same_queries_for_3_or_30_orders(agent, django_assert_num_queries):
+    def make(count):
+        for _ in range(count):
+            OrderLineFactory.create_batch(2, order=OrderFactory())
+
+    def listed() -> int:
+        client = APIClient()
+        client.force_authenticate(type(agent).objects.get(pk=agent.pk))  # no cached permissions
+        return len(client.get("/api/orders/").json()["results"])
+
+    make(3)
+    # the user and their permissions (3) + the page with customers + the lines with products
+    with django_assert_num_queries(5):
+        assert listed() == 3
+    make(27)
+    with django_assert_num_queries(5):
+        assert listed() == 30
+
+
+def test_orders_filter_by_what_support_asks(agent_api):
+    ann = CustomerFactory(external_id="ANN")
+    OrderFactory(external_id="A1", customer=ann, placed_at=datetime(2024, 1, 10, tzinfo=UTC), total=Decimal(10))
+    OrderFactory(
+        external_id="A2",
+        customer=ann,
+        placed_at=datetime(2024, 2, 10, tzinfo=UTC),
+        total=Decimal(80),
+        status="refunded",
+    )
+    OrderFactory(external_id="B1", placed_at=datetime(2024, 1, 31, 23, tzinfo=UTC), total=Decimal(30))
+
+    def ids(query):
+        response = agent_api.get(f"/api/orders/?{query}")
+        assert response.status_code == 200, response.json()
+        return sorted(order["order_id"] for order in response.json()["results"])
+
+    assert ids("customer_id=ANN") == ["A1", "A2"]
+    assert ids(f"customer={ann.pk}") == ["A1", "A2"]
+    assert ids("status=refunded&status=cancelled") == ["A2"]
+    assert ids("placed_after=2024-01-10&placed_before=2024-01-31") == ["A1", "B1"]
+    assert ids("total_min=20&total_max=50") == ["B1"]
+    assert ids("order_id=B1") == ["B1"]
+    assert agent_api.get("/api/orders/?status=lost").status_code == 400
+    assert agent_api.get("/api/orders/?placed_after=soon").status_code == 400
+
+
+def test_pages_follow_a_cursor(agent_api):
+    for _ in range(5):
+        OrderFactory()
+    first = agent_api.get("/api/orders/?page_size=2").json()
+    assert len(first["results"]) == 2 and first["next"]
+    second = agent_api.get(first["next"]).json()
+    assert {o["id"] for o in first["results"]}.isdisjoint({o["id"] for o in second["results"]})
+
+
+# --- customers and products ----------------------------------------------------------
+
+
+def test_customers_filter_by_email_id_channel_and_join_date(agent_api):
+    CustomerFactory(
+        external_id="C1",
+        email="Ann@Example.com",
+        acquisition_channel="social",
+        first_seen=datetime(2024, 3, 1, tzinfo=UTC),
+    )
+    CustomerFactory(external_id="C2", acquisition_channel="email", first_seen=datetime(2023, 3, 1, tzinfo=UTC))
+
+    def ids(query):
+        return [c["customer_id"] for c in agent_api.get(f"/api/customers/?{query}").json()["results"]]
+
+    assert ids("email=ann@example.COM") == ["C1"]
+    assert ids("customer_id=C2") == ["C2"]
+    assert ids("acquisition_channel=social&acquisition_channel=email") == ["C2", "C1"]
+    assert ids("joined_after=2024-01-01") == ["C1"]
+
+
+def test_a_manager_creates_and_changes_customers_with_clear_errors(manager_api):
+    response = manager_api.post(
+        "/api/customers/", {"customer_id": "C1", "email": "ann@example.com", "locale": "da"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    pk = response.json()["id"]
+    response = manager_api.post(
+        "/api/customers/",
+        {"customer_id": "C1", "email": "ANN@example.com", "locale": "fr", "time_zone": "Mars/Base"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"customer_id", "email", "locale", "time_zone"}
+    response = manager_api.patch(f"/api/customers/{pk}/", {"name": "Ann", "email": ""}, format="json")
+    assert response.status_code == 200 and response.json()["email"] is None
+    assert manager_api.delete(f"/api/customers/{pk}/").status_code == 405
+
+
+def test_a_product_in_use_cannot_be_deleted(manager_api):
+    line = OrderLineFactory()
+    response = manager_api.delete(f"/api/products/{line.product_id}/")
+    assert response.status_code == 409
+    assert "cannot be deleted" in response.json()["detail"]
+
+
+# --- metrics -------------------------------------------------------------------------
+
+
+def test_the_retention_endpoint_serves_the_period_figures(manager_api):
+    load_orders([("o1", "a", "2024-02-01", "10.00", "paid"), ("o2", "a", "2024-05-01", "30.00", "paid")])
+    body = manager_api.get("/api/metrics/retention/?start=2024-04-01&end=2024-06-30").json()
+    assert body["customers_at_start"] == 1 and body["retention_rate"] == 100.0
+    assert body["revenue"] == 30.0 and body["window_days"] == 365
+
+
+def test_the_cohorts_endpoint_serves_the_matrix(manager_api):
+    load_orders([("o1", "a", "2024-02-01", "10.00", "paid"), ("o2", "a", "2024-03-01", "30.00", "paid")])
+    body = manager_api.get("/api/metrics/cohorts/?start=2024-02-01&end=2024-03-31").json()
+    assert body == {"cohorts": [{"cohort": "2024-02", "customers": 1, "retention": [100.0, 100.0]}]}
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("start=2024-04-01&end=2024-03-01", "end", "end (2024-03-01) is before start (2024-04-01)."),
+        ("start=2024-01-01&end=2024-12-31&window_days=30", "window_days", "window_days (30) is shorter"),
+        ("end=2024-03-01", "start", "This field is required."),
+        ("start=2024-02-30&end=2024-03-01", "start", "Date has wrong format"),
+        ("start=2024-01-01&end=2024-01-02&window_days=0", "window_days", "greater than or equal to 1"),
+    ],
+)
+def test_a_refused_period_is_a_400_naming_the_field(manager_api, query, field, message):
+    for endpoint in ("retention", "cohorts"):
+        response = manager_api.get(f"/api/metrics/{endpoint}/?{query}")
+        assert response.status_code == 400
+        assert message in response.json()[field][0]
+
+
+# --- documentation -------------------------------------------------------------------
+
+
+def test_the_openapi_schema_and_docs_are_served_without_a_cdn(agent_api):
+    schema = agent_api.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/orders/", "/api/metrics/retention/", "/api/metrics/cohorts/"} <= paths.keys()
+    docs = agent_api.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "swagger-ui" in html and "cdn" not in html.lower() and "https://" not in html

@@ -170,6 +170,8 @@ class Order(models.Model):
             models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
             # Date ranges: the API's filters and the plain (unaggregated) metrics.
             models.Index(fields=["placed_at"], name="order_placed_at"),
+            # Finding the orders that carried a code (support, and rewards later).
+            models.Index(fields=["discount_code"], name="order_discount_code", condition=~Q(discount_code="")),
         ]
         constraints = [models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative")]
         permissions = [

@@ -205,6 +205,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "processed_folder": str(_broker_dir / "processed"),
     }
+    # The transport expects its folders to exist; whichever process starts first makes them.
+    for _folder in ("queue", "control", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redis redelivers an unacknowledged task after this many seconds; well under an
     # hour so that a task lost with a killed worker comes back soon.
@@ -217,6 +220,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every periodic job, in one place. The database scheduler copies these into the admin
+# (Periodic tasks), where managers can see them run; exactly one beat process runs them.
+CELERY_BEAT_SCHEDULE = {
+    "purge-import-uploads": {"task": "customers.tasks.purge_import_uploads", "schedule": 60 * 60},
+}
 
 
 # --- REST API ------------------------------------------------------------------------
@@ -249,7 +257,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Import / export -----------------------------------------------------------------
 
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Exports only (CSV and XLSX, set on the admin classes): imports go through
+# customers.imports, the same code as the commands.
+# Formula injection is neutralised by customers.resources (django-import-export's own
+# option only strips a leading "=", losing data and missing "+", "-" and "@").
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 
 

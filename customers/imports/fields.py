@@ -28,8 +28,15 @@ class CellError(ValueError):
         self.message = message
 
 
+def unescape_formula(value: str) -> str:
+    """Undo the exports' guard against spreadsheet formulas ('=SUM… -> =SUM…)."""
+    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@":
+        return value[1:]
+    return value
+
+
 def text(column: str, value: str, *, max_length: int, required: bool = False) -> str:
-    value = value.strip()
+    value = unescape_formula(value.strip())
     if required and not value:
         raise CellError(column, _("is required."))
     if len(value) > max_length:

@@ -1,0 +1,37 @@
+"""Periodic jobs of the customers app; the schedule is CELERY_BEAT_SCHEDULE in settings."""
+
+import logging
+import time
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_MAX_AGE_SECONDS = 24 * 60 * 60
+
+
+def import_uploads_purge(*, now: float | None = None) -> int:
+    """Delete admin import uploads that were previewed but never confirmed (a preview
+    token lives an hour; a day later the file is surely abandoned). Returns how many."""
+    directory = Path(settings.MEDIA_ROOT) / "imports"
+    if not directory.is_dir():
+        return 0
+    limit = (now or time.time()) - UPLOAD_MAX_AGE_SECONDS
+    removed = 0
+    for path in directory.glob("*.csv"):
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker got there first
+    if removed:
+        logger.info("Removed %d abandoned import uploads", removed)
+    return removed
+
+
+@shared_task(ignore_result=True)
+def purge_import_uploads() -> None:
+    import_uploads_purge()

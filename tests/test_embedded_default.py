@@ -1,0 +1,112 @@
+"""`make run`'s promise: on a bare machine (SQLite, kombu's filesystem transport, mail
+files, no server of any kind) the web server, a worker and beat start together, the
+admin serves the demo data with the demo login, the worker runs tasks, and Ctrl-C stops
+all three. The processes are the real ones from Procfile.dev."""
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bare_env(var_dir: Path, port: int) -> dict:
+    """The environment of a machine with nothing configured."""
+    drop = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "EMAIL_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")
+    env = {key: value for key, value in os.environ.items() if key not in drop}
+    env.update(VAR_DIR=str(var_dir), PORT=str(port), PYTHONUNBUFFERED="1")
+    return env
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
+    port = free_port()
+    env = bare_env(tmp_path / "var", port)
+    manage = [str(BIN / "python"), "manage.py"]
+    for step in (["migrate", "--no-input", "-v0"], ["seed_demo", "--if-empty", "--with-login", "--customers", "150"]):
+        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, timeout=300)
+    assert (tmp_path / "var" / "db.sqlite3").exists()
+
+    log = (tmp_path / "honcho.log").open("w+")
+    honcho = subprocess.Popen(
+        [str(BIN / "honcho"), "-f", "Procfile.dev", "start", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output = lambda: (tmp_path / "honcho.log").read_text()  # noqa: E731
+        wait_for(lambda: "celery@" in output() and " ready." in output(), 90, "the worker")
+        wait_for(lambda: "beat: Starting" in output(), 60, "beat")
+
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = f"http://127.0.0.1:{port}"
+
+        def login_page():
+            try:
+                return opener.open(f"{base}/admin/login/", timeout=5).read().decode()
+            except OSError:
+                return None
+
+        page = wait_for(login_page, 60, "the web server")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token, "username": "demo", "password": "demo", "next": "/admin/"}
+        ).encode()
+        request = urllib.request.Request(f"{base}/admin/login/", data=form, headers={"Referer": f"{base}/admin/login/"})
+        assert "Log out" in opener.open(request, timeout=10).read().decode()
+        customers = opener.open(f"{base}/admin/customers/customer/", timeout=10).read().decode()
+        assert "DEMO-C00001" in customers or "150 customers" in customers
+
+        # A task queued by another process reaches the worker through var/broker/.
+        subprocess.run(
+            [*manage, "shell", "-c", "from customers.tasks import purge_import_uploads; purge_import_uploads.delay()"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=60,
+        )
+        wait_for(lambda: "purge_import_uploads" in output() and "succeeded" in output(), 60, "the task to run")
+    finally:
+        os.killpg(honcho.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        try:
+            honcho.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            raise AssertionError("Ctrl-C did not stop the processes") from None
+    log.close()
+    # Nothing of web, worker or beat outlives Ctrl-C.
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(honcho.pid, 0)

@@ -66,8 +66,8 @@ class ImportReport:
         }
         if not self.succeeded:
             return ngettext(
-                "Nothing was imported: %(count)d row has a problem (fix it, or import with --skip-invalid).",
-                "Nothing was imported: %(count)d rows have problems (fix them, or import with --skip-invalid).",
+                "Nothing was imported: %(count)d row has a problem. Fix it, or skip invalid rows.",
+                "Nothing was imported: %(count)d rows have problems. Fix them, or skip invalid rows.",
                 self.problem_count,
             ) % {"count": self.problem_count}
         if self.dry_run:

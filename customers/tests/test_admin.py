@@ -173,7 +173,7 @@ def test_importing_from_the_admin_previews_then_imports(manager_client):
     ).getvalue()
     preview = manager_client.post("/admin/customers/order/import/", {"file": SimpleUploadedFile("orders.csv", content)})
     html = preview.content.decode()
-    assert "Nothing was imported: 1 row has a problem" in html
+    assert "Nothing was imported: 1 row has a problem." in html
     assert "placed_at: &#x27;someday&#x27; is not a date" in html
     assert "token" not in preview.context or not preview.context.get("token")
     assert Order.objects.count() == 0

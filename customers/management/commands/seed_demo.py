@@ -105,9 +105,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--customers", type=int, default=3000)
-        parser.add_argument("--until", type=date.fromisoformat, help="last day of orders (default: today)")
+        parser.add_argument("--seed", type=int, default=42, help=gettext_lazy("random seed (default 42)"))
+        parser.add_argument(
+            "--customers", type=int, default=3000, help=gettext_lazy("how many customers (default 3000)")
+        )
+        parser.add_argument(
+            "--until", type=date.fromisoformat, help=gettext_lazy("last day of orders, YYYY-MM-DD (default: today)")
+        )
         parser.add_argument("--if-empty", action="store_true", help=gettext_lazy("do nothing if customers exist"))
         parser.add_argument(
             "--with-login",

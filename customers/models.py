@@ -67,7 +67,7 @@ class CustomerQuerySet(models.QuerySet):
 class Customer(models.Model):
     # The id the shop or billing system knows the customer by. Customers who only ever
     # wrote to support have none.
-    external_id = models.CharField(_("customer id"), max_length=64, unique=True, null=True, blank=True)
+    external_id = models.CharField(_("customer id"), max_length=64, null=True, blank=True)
     # NULL, not "", when unknown: the case-insensitive unique index covers real addresses only.
     email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001
     name = models.CharField(_("name"), max_length=200, blank=True)
@@ -92,6 +92,9 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         constraints = [
+            # Constraints rather than unique=True: on PostgreSQL the latter adds a second,
+            # LIKE-only index per column that every insert would pay for.
+            models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.UniqueConstraint(Lower("email"), name="customer_email_ci_unique"),
             models.CheckConstraint(condition=~Q(email=""), name="customer_email_null_not_blank"),
         ]
@@ -149,8 +152,14 @@ class OrderQuerySet(models.QuerySet):
 
 
 class Order(models.Model):
-    external_id = models.CharField(_("order id"), max_length=64, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer"))
+    external_id = models.CharField(_("order id"), max_length=64)
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("customer"),
+        db_index=False,  # (customer, placed_at) below serves every lookup by customer
+    )
     placed_at = models.DateTimeField(_("placed at"))
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(_("currency"), max_length=3, default=default_currency, validators=[currency_validator])
@@ -173,7 +182,10 @@ class Order(models.Model):
             # Finding the orders that carried a code (support, and rewards later).
             models.Index(fields=["discount_code"], name="order_discount_code", condition=~Q(discount_code="")),
         ]
-        constraints = [models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative")]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+        ]
         permissions = [
             ("import_order", _("Can import orders")),
             ("export_order", _("Can export orders")),

@@ -1,14 +1,14 @@
 """Retention figures computed straight from the orders table with SQL aggregates.
 
 Always correct for any window, on any database Django supports; the fast path in
-aggregates.py must give exactly the same numbers (the tests compare the two). Each
-figure is one aggregate query; nothing loops over orders in Python.
+aggregates.py must give exactly the same numbers (the tests compare the two). The
+period figures are one query; nothing loops over orders in Python.
 """
 
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Case, Count, Max, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import TruncMonth
 
 from ..models import Order
@@ -16,43 +16,53 @@ from .figures import Cohort, RetentionFigures, cohort_from_counts
 from .period import Period, add_months, metrics_zone, midnight, month_start, months_between
 
 
-def active_customers_at(day, window_days: int):
-    """Counted orders that make their customer active at `day` 00:00: those placed in
-    [day - W days, day)."""
-    return Order.objects.counted().placed_between(midnight(day - timedelta(days=window_days)), midnight(day))
-
-
 def retention_figures_plain(period: Period) -> RetentionFigures:
-    window = period.window_days
+    """One pass over the counted orders placed before the period's end, grouped by
+    customer, then one aggregate over the customers: the single query a person would
+    write by hand, through the ORM so that it runs on any database."""
     period_start, period_end = midnight(period.start), midnight(period.after_end)
-    counted = Order.objects.counted()
+    start_window = midnight(period.start - timedelta(days=period.window_days))
+    end_window = midnight(period.after_end - timedelta(days=period.window_days))
 
-    active_at_start = active_customers_at(period.start, window)
-    at_start = active_at_start.aggregate(n=Count("customer", distinct=True))["n"]
-    at_end = active_customers_at(period.after_end, window).aggregate(n=Count("customer", distinct=True))["n"]
+    def ordered(*, since, until=None):
+        """1 when the customer has a counted order in [since, until), else 0."""
+        condition = Q(placed_at__gte=since) if until is None else Q(placed_at__gte=since, placed_at__lt=until)
+        return Max(Case(When(condition, then=Value(1)), default=Value(0)))
 
-    first_orders = counted.values("customer").annotate(first=Min("placed_at"))
-    new = first_orders.filter(first__gte=period_start, first__lt=period_end).count()
-
-    in_period = counted.placed_between(period_start, period_end)
-    returning = in_period.filter(customer__in=active_at_start.values("customer")).aggregate(
-        n=Count("customer", distinct=True)
-    )["n"]
-
-    per_customer = counted.filter(placed_at__lt=period_end).values("customer").annotate(n=Count("id"))
-    repeat = per_customer.aggregate(ever=Count("customer"), repeaters=Count("customer", filter=Q(n__gte=2)))
-
-    totals = in_period.aggregate(orders=Count("id"), revenue=Sum("total"))
+    per_customer = (
+        Order.objects.counted()
+        .filter(placed_at__lt=period_end)
+        .values("customer")
+        .annotate(
+            first_order_at=Min("placed_at"),
+            orders_so_far=Count("id"),
+            active_at_start=ordered(since=start_window, until=period_start),
+            active_at_end=ordered(since=end_window),
+            ordered_in_period=ordered(since=period_start),
+            period_orders=Count("id", filter=Q(placed_at__gte=period_start)),
+            period_revenue=Sum("total", filter=Q(placed_at__gte=period_start)),
+        )
+    )
+    counts = per_customer.aggregate(
+        at_start=Count("customer", filter=Q(active_at_start=1)),
+        at_end=Count("customer", filter=Q(active_at_end=1)),
+        new=Count("customer", filter=Q(first_order_at__gte=period_start)),
+        returning=Count("customer", filter=Q(active_at_start=1, ordered_in_period=1)),
+        ever_ordered=Count("customer"),
+        repeaters=Count("customer", filter=Q(orders_so_far__gte=2)),
+        orders=Sum("period_orders"),
+        revenue=Sum("period_revenue"),
+    )
     return RetentionFigures.from_counts(
         period,
-        at_start=at_start,
-        at_end=at_end,
-        new=new,
-        returning=returning,
-        ever_ordered=repeat["ever"],
-        repeaters=repeat["repeaters"],
-        orders=totals["orders"],
-        revenue=totals["revenue"] or Decimal(0),
+        at_start=counts["at_start"],
+        at_end=counts["at_end"],
+        new=counts["new"],
+        returning=counts["returning"],
+        ever_ordered=counts["ever_ordered"],
+        repeaters=counts["repeaters"],
+        orders=counts["orders"] or 0,
+        revenue=counts["revenue"] or Decimal(0),
     )
 
 

@@ -246,14 +246,26 @@ class PeriodSerializer(serializers.Serializer):
         required=False, min_value=1, help_text=_("Activity window W in days; defaults to the setting (365).")
     )
 
+    for_cohorts = False
+
     def validate(self, attrs):
         try:
             attrs["period"] = period_validate(
-                start=attrs["start"], end=attrs["end"], window_days=attrs.get("window_days")
+                start=attrs["start"],
+                end=attrs["end"],
+                window_days=attrs.get("window_days"),
+                for_cohorts=self.for_cohorts,
             )
         except PeriodError as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from exc
         return attrs
+
+
+class CohortPeriodSerializer(PeriodSerializer):
+    """Cohorts do not use the activity window: any period whose end is not before its start."""
+
+    window_days = None
+    for_cohorts = True
 
 
 def rate_field():
@@ -288,9 +300,10 @@ class CohortsSerializer(serializers.Serializer):
 
 class MetricsView(APIView):
     permission_classes = [permission_required("customers.view_retention_metrics")]
+    period_serializer = PeriodSerializer
 
     def period(self, request):
-        data = PeriodSerializer(data=request.query_params)
+        data = self.period_serializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         return data.validated_data["period"]
 
@@ -307,10 +320,12 @@ class RetentionMetricsView(MetricsView):
 
 
 class CohortMetricsView(MetricsView):
+    period_serializer = CohortPeriodSerializer
+
     @extend_schema(
         summary="The cohort matrix for a period",
         description="Cohorts by month of first counted order; retention[k] is the share active in month k.",
-        parameters=[PeriodSerializer],
+        parameters=[CohortPeriodSerializer],
         responses={200: CohortsSerializer, 400: OpenApiResponse(description="A refused period")},
     )
     def get(self, request):

@@ -35,9 +35,12 @@ class Period:
         return self.end + timedelta(days=1)
 
 
-def period_validate(*, start: date, end: date, window_days: int | None = None) -> Period:
+def period_validate(*, start: date, end: date, window_days: int | None = None, for_cohorts: bool = False) -> Period:
     """Refuse what METRICS.md refuses: an end before the start, and a window shorter than
-    the period (with it, E - N can go negative and the retention rate means nothing)."""
+    the period (with it, E - N can go negative and the retention rate means nothing).
+
+    Cohorts do not use the window, so `for_cohorts` lets a period be longer than it: a
+    three-year cohort matrix is a normal request."""
     if window_days is None:
         window_days = settings.RETENTION_WINDOW_DAYS
     if end < start:
@@ -45,7 +48,7 @@ def period_validate(*, start: date, end: date, window_days: int | None = None) -
     if not 1 <= window_days <= MAX_WINDOW_DAYS:
         raise PeriodError(_("window_days must be between 1 and %(max)d.") % {"max": MAX_WINDOW_DAYS}, "window_days")
     period = Period(start=start, end=end, window_days=window_days)
-    if window_days < period.days:
+    if window_days < period.days and not for_cohorts:
         raise PeriodError(
             _(
                 "window_days (%(window)d) is shorter than the period (%(days)d days): "

@@ -59,6 +59,12 @@ def test_the_cohort_matrix_as_json(orders, capsys):
     }
 
 
+def test_a_cohort_matrix_longer_than_the_window_is_fine(orders, capsys):
+    data = json.loads(report("--start", "2023-01-01", "--end", "2025-12-31", "--cohorts", "--json", capsys=capsys))
+    assert [row["cohort"] for row in data["cohorts"]] == ["2024-02", "2024-05"]
+    assert len(data["cohorts"][0]["retention"]) == 23
+
+
 def test_a_readable_table_by_default(orders, capsys):
     out = report("--start", "2024-04-01", "--end", "2024-06-30", capsys=capsys)
     assert "Retention rate" in out and "100.00 %" in out

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         end = options["end"] or timezone.localdate() - timedelta(days=1)
         start = options["start"] or end - timedelta(days=89)
         try:
-            period = period_validate(start=start, end=end, window_days=options["window_days"])
+            period = period_validate(
+                start=start, end=end, window_days=options["window_days"], for_cohorts=options["cohorts"]
+            )
         except PeriodError as exc:
             raise CommandError(str(exc)) from exc
 

@@ -1,0 +1,32 @@
+"""make bench [BENCH="dataset metrics admin api import"]"""
+
+import sys
+import time
+
+from .common import Report, setup_django
+
+SUITES = ["dataset", "metrics", "admin", "api", "import"]
+
+
+def main(argv: list[str]) -> int:
+    setup_django()
+    from . import admin_list, api_orders, dataset, imports, metrics
+
+    chosen = argv or SUITES
+    unknown = set(chosen) - set(SUITES)
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}")
+        return 2
+    report = Report(name="-".join(chosen))
+    started = time.perf_counter()
+    dataset.ensure(report)
+    runners = {"metrics": metrics.run, "admin": admin_list.run, "api": api_orders.run, "import": imports.run}
+    for name in chosen:
+        if name in runners:
+            runners[name](report)
+    report.say(f"\nDone in {time.perf_counter() - started:.0f} s; results in {report.save()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,9 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}")
         return 2
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--no-input", verbosity=0)  # production static storage needs its manifest
     report = Report(name="-".join(chosen))
     started = time.perf_counter()
     dataset.ensure(report)

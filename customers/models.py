@@ -66,8 +66,8 @@ class CustomerQuerySet(models.QuerySet):
 
 class Customer(models.Model):
     # The id the shop or billing system knows the customer by. Customers who only ever
-    # wrote to support have none.
-    external_id = models.CharField(_("customer id"), max_length=64, null=True, blank=True)
+    # wrote to support have none: NULL, so that the unique constraint ignores them.
+    external_id = models.CharField(_("customer id"), max_length=64, null=True, blank=True)  # noqa: DJ001
     # NULL, not "", when unknown: the case-insensitive unique index covers real addresses only.
     email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001
     name = models.CharField(_("name"), max_length=200, blank=True)

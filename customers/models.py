@@ -268,6 +268,26 @@ class DailyActivity(models.Model):
         return str(self.day)
 
 
+class DailyActivityPending(models.Model):
+    """Deltas to DailyActivity appended by order writers, folded in every minute.
+
+    Appending keeps concurrent writers from queueing on today's counter row; readers add
+    these rows to the base table's, so the figures are exact at every moment.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    orders = models.IntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal(0))
+    first_orders = models.IntegerField(default=0)
+    second_orders = models.IntegerField(default=0)
+    activations = models.IntegerField(default=0)
+    deactivations = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day} (pending)"
+
+
 class ReturnGap(models.Model):
     """How many customers ordered on `day` after `gap` days without an order.
 
@@ -284,6 +304,18 @@ class ReturnGap(models.Model):
         return f"{self.day} +{self.gap}"
 
 
+class ReturnGapPending(models.Model):
+    """Deltas to ReturnGap; see DailyActivityPending."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    gap = models.PositiveIntegerField()
+    customers = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day} +{self.gap} (pending)"
+
+
 class CohortActivity(models.Model):
     """Customers of the cohort `cohort` (month of first counted order) active in `month`."""
 
@@ -294,3 +326,15 @@ class CohortActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cohort:%Y-%m} → {self.month:%Y-%m}"
+
+
+class CohortActivityPending(models.Model):
+    """Deltas to CohortActivity; see DailyActivityPending."""
+
+    id = models.BigAutoField(primary_key=True)
+    cohort = models.DateField()
+    month = models.DateField()
+    customers = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.cohort:%Y-%m} → {self.month:%Y-%m} (pending)"

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .metrics import orders_changing
@@ -27,7 +28,9 @@ class LineInput:
     product_name: str = ""
 
 
-def customer_for_order(*, external_id: str, email: str | None = None, name: str = "") -> Customer:
+def customer_for_order(
+    *, external_id: str, email: str | None = None, name: str = "", first_seen: datetime | None = None
+) -> Customer:
     """The customer an order names by `external_id`, created when unknown.
 
     A customer known only by this email (one who wrote to support before buying, say)
@@ -59,6 +62,7 @@ def customer_for_order(*, external_id: str, email: str | None = None, name: str 
                 name=name,
                 locale=settings.LANGUAGE_CODE,
                 time_zone=settings.TIME_ZONE,
+                first_seen=min(first_seen or timezone.now(), timezone.now()),
             )
     except IntegrityError as exc:
         # Another request created the customer (or took the email) a moment ago.
@@ -100,19 +104,14 @@ def order_create(
     """Create an order, or return the existing one with this order_id (idempotent).
 
     Returns (order, created). A retry of the same request, or two at once, give one
-    order: the customer row is locked while the order is written, and a race on the
-    order id itself ends in returning the order that won.
+    order: the unique order id decides, and the loser returns the order that won. A
+    created order comes with its customer and lines attached, ready to serialise.
     """
-    existing = Order.objects.filter(external_id=order_id).first()
-    if existing is not None:
-        return existing, False
     with transaction.atomic():
-        customer = customer_for_order(external_id=customer_id, email=customer_email, name=customer_name)
+        customer = customer_for_order(
+            external_id=customer_id, email=customer_email, name=customer_name, first_seen=placed_at
+        )
         with orders_changing([customer.pk]):
-            # Checked again under the customer's lock: a twin request may just have won.
-            existing = Order.objects.filter(external_id=order_id).first()
-            if existing is not None:
-                return existing, False
             try:
                 with transaction.atomic():
                     order = Order.objects.create(
@@ -125,20 +124,20 @@ def order_create(
                         discount_code=discount_code,
                     )
             except IntegrityError:
-                order = None  # the same order_id, committed for another customer meanwhile
+                order = None  # this order_id exists: a retry, or a twin request that won
             if order is not None:
+                created_lines = []
                 if lines:
                     products = _products_for_lines(lines)
-                    OrderLine.objects.bulk_create(
+                    created_lines = OrderLine.objects.bulk_create(
                         OrderLine(
-                            order=order,
-                            product=products[line.sku],
-                            quantity=line.quantity,
-                            unit_price=line.unit_price,
+                            order=order, product=products[line.sku], quantity=line.quantity, unit_price=line.unit_price
                         )
                         for line in lines
                     )
-                Customer.objects.filter(pk=customer.pk, first_seen__gt=placed_at).update(first_seen=placed_at)
+                order._prefetched_objects_cache = {"lines": created_lines}
+                if placed_at < customer.first_seen:
+                    Customer.objects.filter(pk=customer.pk, first_seen__gt=placed_at).update(first_seen=placed_at)
     if order is None:
         return Order.objects.get(external_id=order_id), False
     return order, True

@@ -144,6 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# ModelBackend with each user's permission set cached (retention_crm/auth.py).
+AUTHENTICATION_BACKENDS = ["retention_crm.auth.CachedPermissionsBackend"]
 
 
 # --- Languages and time --------------------------------------------------------------
@@ -232,6 +234,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (Periodic tasks), where managers can see them run; exactly one beat process runs them.
 CELERY_BEAT_SCHEDULE = {
     "purge-import-uploads": {"task": "customers.tasks.purge_import_uploads", "schedule": 60 * 60},
+    "fold-pending-activity": {"task": "customers.tasks.fold_pending_activity", "schedule": 60},
 }
 
 

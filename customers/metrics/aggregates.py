@@ -14,11 +14,12 @@ alone. Any change to a customer's orders goes through `orders_changing(...)`, wh
 2. writes the customers' current contributions into temporary tables with sign -1,
 3. lets the caller change the orders,
 4. writes the new contributions with sign +1,
-5. adds the summed difference to the aggregate tables, in key order (so concurrent
-   writers cannot deadlock on the counters).
+5. appends the summed difference to the *pending* twin of each table.
 
 Everything happens in the caller's transaction: the aggregates commit or roll back with
-the orders, and a report never sees one without the other.
+the orders, and a report never sees one without the other. Readers sum base and
+pending rows; `fold_pending` (beat, every minute) moves pending rows into the base
+tables, which changes no sum.
 """
 
 import logging
@@ -31,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import AggregateState
+from .contributions import DAILY_COUNTERS, contributions
 from .figures import Cohort, RetentionFigures, cohort_from_counts
 from .period import Period, month_start, months_between
 
@@ -38,10 +40,6 @@ logger = logging.getLogger(__name__)
 
 # Held shared by every writer of orders, exclusively by a rebuild.
 ADVISORY_LOCK_KEY = 0x43524D41  # "CRMA"
-
-# Above this many customers the changed set goes into a temporary table (analyzed, so
-# the planner knows its size); below it, an array parameter is cheaper.
-ARRAY_LIMIT = 1000
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS _m_customers (customer_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;
@@ -107,71 +105,198 @@ SELECT date_trunc('month', first_day)::date, date_trunc('month', day)::date, %(s
 FROM days GROUP BY 1, 2
 """
 
-# Add the summed deltas to the aggregates in key order; skip keys whose delta is zero.
-APPLY = """
-INSERT INTO customers_dailyactivity AS t
-    (day, orders, revenue, first_orders, second_orders, activations, deactivations)
-SELECT day, sum(orders), sum(revenue), sum(first_orders), sum(second_orders), sum(activations), sum(deactivations)
-FROM _m_daily GROUP BY day
-HAVING sum(orders) <> 0 OR sum(revenue) <> 0 OR sum(first_orders) <> 0 OR sum(second_orders) <> 0
-    OR sum(activations) <> 0 OR sum(deactivations) <> 0
-ORDER BY day
-ON CONFLICT (day) DO UPDATE SET
-    orders = t.orders + EXCLUDED.orders, revenue = t.revenue + EXCLUDED.revenue,
-    first_orders = t.first_orders + EXCLUDED.first_orders, second_orders = t.second_orders + EXCLUDED.second_orders,
-    activations = t.activations + EXCLUDED.activations, deactivations = t.deactivations + EXCLUDED.deactivations;
+# The three aggregates: (table, key columns, counter columns).
+TABLES = (
+    (
+        "customers_dailyactivity",
+        ("day",),
+        ("orders", "revenue", "first_orders", "second_orders", "activations", "deactivations"),
+    ),
+    ("customers_returngap", ("day", "gap"), ("customers",)),
+    ("customers_cohortactivity", ("cohort", "month"), ("customers",)),
+)
+TEMP_OF = {
+    "customers_dailyactivity": "_m_daily",
+    "customers_returngap": "_m_gap",
+    "customers_cohortactivity": "_m_cohort",
+}
 
-INSERT INTO customers_returngap AS t (day, gap, customers)
-SELECT day, gap, sum(customers) FROM _m_gap GROUP BY day, gap HAVING sum(customers) <> 0 ORDER BY day, gap
-ON CONFLICT (day, gap) DO UPDATE SET customers = t.customers + EXCLUDED.customers;
 
-INSERT INTO customers_cohortactivity AS t (cohort, month, customers)
-SELECT cohort, month, sum(customers) FROM _m_cohort GROUP BY cohort, month HAVING sum(customers) <> 0
-ORDER BY cohort, month
-ON CONFLICT (cohort, month) DO UPDATE SET customers = t.customers + EXCLUDED.customers;
+def _summed(source: str, keys: tuple, counters: tuple) -> str:
+    """SELECT keys, sum(counters) FROM source, leaving out keys whose sums are all zero."""
+    key_list = ", ".join(keys)
+    sums = ", ".join(f"sum({c})" for c in counters)
+    nonzero = " OR ".join(f"sum({c}) <> 0" for c in counters)
+    return f"SELECT {key_list}, {sums} FROM {source} GROUP BY {key_list} HAVING {nonzero}"
 
-DELETE FROM _m_daily; DELETE FROM _m_gap; DELETE FROM _m_cohort; DELETE FROM _m_customers;
-"""
+
+def _upsert(table: str, keys: tuple, counters: tuple, select: str) -> str:
+    """Add the rows of `select` to `table`, in key order (writers that lock the same
+    counter rows lock them in the same order, so they cannot deadlock)."""
+    columns = ", ".join(keys + counters)
+    additions = ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in counters)
+    return (
+        f"INSERT INTO {table} AS t ({columns}) {select} ORDER BY {', '.join(keys)} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}"
+    )
+
+
+# A writer appends its summed deltas to the *pending* tables: inserts never wait for one
+# another, whereas adding to today's counters directly would queue every order of the
+# day behind the row lock of the one before it until it commits.
+APPLY = (
+    ";".join(
+        f"INSERT INTO {table}pending ({', '.join(keys + counters)}) {_summed(TEMP_OF[table], keys, counters)}"
+        for table, keys, counters in TABLES
+    )
+    + "; DELETE FROM _m_daily; DELETE FROM _m_gap; DELETE FROM _m_cohort; DELETE FROM _m_customers"
+)
+
+# A rebuild writes the contributions straight into the (empty) base tables.
+APPLY_TO_BASE = (
+    ";".join(
+        _upsert(table, keys, counters, _summed(TEMP_OF[table], keys, counters)) for table, keys, counters in TABLES
+    )
+    + "; DELETE FROM _m_daily; DELETE FROM _m_gap; DELETE FROM _m_cohort"
+)
+
+# The fold moves the pending rows into the base tables in one statement per table, so a
+# reader sees them on one side or the other, never both or neither; sums never change.
+FOLD = ";".join(
+    f"WITH moved AS (DELETE FROM {table}pending RETURNING {', '.join(keys + counters)}) "
+    + _upsert(table, keys, counters, _summed("moved", keys, counters))
+    for table, keys, counters in TABLES
+)
+
+
+def _both(table: str, columns: str, where: str) -> str:
+    """The rows of a base table and of its pending twin, as one relation."""
+    return (
+        f"(SELECT {columns} FROM {table} WHERE {where} "
+        f"UNION ALL SELECT {columns} FROM {table}pending WHERE {where}) AS {table.split('_')[1]}"
+    )
 
 
 def is_supported() -> bool:
     return connection.vendor == "postgresql"
 
 
-class _ChangedCustomers:
-    """The customers whose orders are changing, as the SQL condition that selects them."""
+# Up to this many customers, contributions are computed in Python from their orders
+# (contributions.py); beyond, by set-based SQL through temporary tables.
+FEW_CUSTOMERS = 50
 
-    def __init__(self, cursor, customer_ids: list[int] | None, customer_ids_sql: str | None, params: dict):
+COUNTED_ORDERS_OF = """
+SELECT o.customer_id, (o.placed_at AT TIME ZONE s.time_zone)::date, o.total
+FROM customers_order o CROSS JOIN customers_aggregatestate s
+WHERE s.id = 1 AND o.customer_id = ANY(%(ids)s::bigint[]) AND o.status NOT IN ('cancelled', 'refunded')
+ORDER BY o.customer_id, o.placed_at, o.id
+"""
+
+APPEND_DELTAS = """
+INSERT INTO customers_dailyactivitypending
+    (day, orders, revenue, first_orders, second_orders, activations, deactivations)
+SELECT * FROM unnest(%(day)s::date[], %(orders)s::int[], %(revenue)s::numeric[], %(first_orders)s::int[],
+    %(second_orders)s::int[], %(activations)s::int[], %(deactivations)s::int[]);
+INSERT INTO customers_returngappending (day, gap, customers)
+SELECT * FROM unnest(%(gap_day)s::date[], %(gap)s::int[], %(gap_customers)s::int[]);
+INSERT INTO customers_cohortactivitypending (cohort, month, customers)
+SELECT * FROM unnest(%(cohort)s::date[], %(month)s::date[], %(cohort_customers)s::int[])
+"""
+
+
+def _lock(cursor, lock_condition: str, params: dict, then: str = "") -> int | None:
+    """Take the shared advisory lock, then the customers' rows in id order (two writers
+    locking overlapping sets cannot deadlock), then run `then` if given, in one round
+    trip. Returns the window W of the aggregates, None when they are not built (nothing
+    to maintain then)."""
+    cursor.execute(
+        f"SELECT window_days, pg_advisory_xact_lock_shared({ADVISORY_LOCK_KEY})"
+        " FROM customers_aggregatestate WHERE id = 1;"
+        f"SELECT id FROM customers_customer WHERE {lock_condition} ORDER BY id FOR UPDATE"
+        + (f";{then}" if then else ""),
+        params,
+    )
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+class _FewCustomers:
+    """One customer or a few: read their counted orders before and after the change,
+    compute both contributions in Python, append the difference. Three round trips."""
+
+    def __init__(self, cursor, ids: list[int]):
+        self.cursor, self.params = cursor, {"ids": ids}
+
+    def _contributions(self):
+        return contributions(self.cursor.fetchall(), self.window)
+
+    def before(self) -> None:
+        # The locks and the first read in one round trip; the read is a statement of its
+        # own, so it sees whatever a writer we waited for has committed.
+        self.window = _lock(self.cursor, "id = ANY(%(ids)s::bigint[])", self.params, then=COUNTED_ORDERS_OF)
+        if self.window is not None:
+            self.cursor.nextset()
+            self.cursor.nextset()
+            self.start = self._contributions()
+
+    def after(self) -> None:
+        if self.window is None:
+            return
+        self.cursor.execute(COUNTED_ORDERS_OF, self.params)
+        delta = self._contributions().minus(self.start)
+        if delta.is_empty():
+            return
+        daily = sorted(delta.daily.items())
+        columns = list(zip(*(values for _day, values in daily), strict=True)) if daily else [()] * 6
+        gaps, cohorts = sorted(delta.gaps.items()), sorted(delta.cohorts.items())
+        self.cursor.execute(
+            APPEND_DELTAS,
+            {
+                "day": [day for day, _values in daily],
+                **{name: list(column) for name, column in zip(DAILY_COUNTERS, columns, strict=True)},
+                "gap_day": [day for (day, _gap), _n in gaps],
+                "gap": [gap for (_day, gap), _n in gaps],
+                "gap_customers": [n for _key, n in gaps],
+                "cohort": [cohort for (cohort, _month), _n in cohorts],
+                "month": [month for (_cohort, month), _n in cohorts],
+                "cohort_customers": [n for _key, n in cohorts],
+            },
+        )
+
+
+class _ManyCustomers:
+    """Hundreds of thousands of customers (imports): the same, set-based, in SQL through
+    temporary tables."""
+
+    def __init__(self, cursor, ids: list[int] | None, ids_sql: str | None, params: dict):
         self.cursor = cursor
-        if customer_ids_sql is not None:
+        self.window = None
+        # The temporary tables outlive the transaction (with persistent connections, one
+        # set per connection), but their creation rolls back with it, hence IF NOT EXISTS.
+        cursor.execute(TEMP_TABLES)
+        if ids_sql is not None:
             cursor.execute(
-                f"INSERT INTO _m_customers (customer_id) SELECT DISTINCT id FROM ({customer_ids_sql}) AS c(id) "
+                f"INSERT INTO _m_customers (customer_id) SELECT DISTINCT id FROM ({ids_sql}) AS c(id) "
                 "ON CONFLICT DO NOTHING",
                 params,
             )
-            cursor.execute("ANALYZE _m_customers")
-            self.condition, self.params = "o.customer_id IN (SELECT customer_id FROM _m_customers)", {}
-            self.lock_condition = "id IN (SELECT customer_id FROM _m_customers)"
-        elif len(customer_ids) > ARRAY_LIMIT:
+        else:
             cursor.execute(
                 "INSERT INTO _m_customers (customer_id) SELECT unnest(%(ids)s::bigint[]) ON CONFLICT DO NOTHING",
-                {"ids": customer_ids},
+                {"ids": ids},
             )
-            cursor.execute("ANALYZE _m_customers")
-            self.condition, self.params = "o.customer_id IN (SELECT customer_id FROM _m_customers)", {}
-            self.lock_condition = "id IN (SELECT customer_id FROM _m_customers)"
-        else:
-            self.condition, self.params = "o.customer_id = ANY(%(ids)s::bigint[])", {"ids": customer_ids}
-            self.lock_condition = "id = ANY(%(ids)s::bigint[])"
+        cursor.execute("ANALYZE _m_customers")  # so that the planner knows how many
+        self.condition = "o.customer_id IN (SELECT customer_id FROM _m_customers)"
 
-    def lock(self) -> None:
-        # In id order, so that two writers locking overlapping sets cannot deadlock.
-        self.cursor.execute(
-            f"SELECT id FROM customers_customer WHERE {self.lock_condition} ORDER BY id FOR UPDATE", self.params
-        )
+    def before(self) -> None:
+        self.window = _lock(self.cursor, "id IN (SELECT customer_id FROM _m_customers)", {})
+        if self.window is not None:
+            self.cursor.execute(CONTRIBUTE.format(customers=self.condition), {"sign": -1})
 
-    def contribute(self, sign: int) -> None:
-        self.cursor.execute(CONTRIBUTE.format(customers=self.condition), {**self.params, "sign": sign})
+    def after(self) -> None:
+        if self.window is not None:
+            self.cursor.execute(CONTRIBUTE.format(customers=self.condition), {"sign": 1})
+            self.cursor.execute(APPLY)
 
 
 @contextmanager
@@ -189,17 +314,16 @@ def orders_changing(
     if ids == []:
         yield
         return
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip. The temporary tables outlive the transaction (with persistent
-        # connections, one set per connection), but their creation rolls back with it,
-        # hence IF NOT EXISTS every time rather than a flag.
-        cursor.execute(f"SELECT pg_advisory_xact_lock_shared({ADVISORY_LOCK_KEY});{TEMP_TABLES}")
-        changed = _ChangedCustomers(cursor, ids, customer_ids_sql, params or {})
-        changed.lock()
-        changed.contribute(-1)
+    # Part of the caller's transaction (no savepoint of its own): if anything fails, the
+    # caller's changes must not commit without their deltas anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if ids is not None and len(ids) <= FEW_CUSTOMERS:
+            changed = _FewCustomers(cursor, ids)
+        else:
+            changed = _ManyCustomers(cursor, ids, customer_ids_sql, params or {})
+        changed.before()
         yield
-        changed.contribute(+1)
-        cursor.execute(APPLY)
+        changed.after()
 
 
 def rebuild(*, window_days: int | None = None, time_zone: str | None = None) -> None:
@@ -212,12 +336,22 @@ def rebuild(*, window_days: int | None = None, time_zone: str | None = None) -> 
     time_zone = time_zone or settings.TIME_ZONE
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); SET LOCAL work_mem = '256MB';{TEMP_TABLES}")
-        cursor.execute("TRUNCATE customers_dailyactivity, customers_returngap, customers_cohortactivity")
+        cursor.execute("TRUNCATE " + ", ".join(f"{table}, {table}pending" for table, _k, _c in TABLES))
         AggregateState.objects.update_or_create(
             id=1, defaults={"window_days": window_days, "time_zone": time_zone, "rebuilt_at": timezone.now()}
         )
         cursor.execute(CONTRIBUTE.format(customers="TRUE"), {"sign": 1})
-        cursor.execute(APPLY)
+        cursor.execute(APPLY_TO_BASE)
+
+
+def fold_pending() -> None:
+    """Move the writers' pending deltas into the base tables (beat runs this every
+    minute). Readers give the same numbers before and after; they only read fewer rows.
+    """
+    if not is_supported():
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_advisory_xact_lock_shared({ADVISORY_LOCK_KEY}); {FOLD}")
 
 
 def _state() -> dict | None:
@@ -237,7 +371,8 @@ def aggregates_time_zone_current() -> bool:
     return state is not None and state["time_zone"] == settings.TIME_ZONE
 
 
-DAILY_SUMS = """
+DAILY_COLUMNS = "day, activations, deactivations, first_orders, second_orders, orders, revenue"
+DAILY_SUMS = f"""
 SELECT
     coalesce(sum(activations - deactivations) FILTER (WHERE day <= %(start)s), 0),
     coalesce(sum(activations - deactivations), 0),
@@ -246,16 +381,15 @@ SELECT
     coalesce(sum(second_orders) FILTER (WHERE day <= %(end)s), 0),
     coalesce(sum(orders) FILTER (WHERE day >= %(start)s AND day <= %(end)s), 0),
     coalesce(sum(revenue) FILTER (WHERE day >= %(start)s AND day <= %(end)s), 0)
-FROM customers_dailyactivity
-WHERE day <= %(after_end)s
+FROM {_both("customers_dailyactivity", DAILY_COLUMNS, "day <= %(after_end)s")}
 """
 
 # Customers active at the start who ordered in the period: their first order day d in
 # the period follows the previous one by a gap g with d - start < g <= d - start + W.
-RETURNING = """
-SELECT coalesce(sum(customers), 0) FROM customers_returngap
-WHERE day >= %(start)s AND day <= %(end)s
-  AND gap > day - %(start)s::date AND gap <= day - %(start)s::date + %(window)s
+RETURNING = f"""
+SELECT coalesce(sum(customers), 0)
+FROM {_both("customers_returngap", "day, gap, customers", "day >= %(start)s AND day <= %(end)s")}
+WHERE gap > day - %(start)s::date AND gap <= day - %(start)s::date + %(window)s
 """
 
 
@@ -284,9 +418,11 @@ def retention_figures_fast(period: Period) -> RetentionFigures:
     )
 
 
-COHORT_CELLS = """
-SELECT cohort, month, customers FROM customers_cohortactivity
-WHERE cohort >= %(first)s AND cohort <= %(last)s AND month <= %(last)s AND customers <> 0
+COHORT_WHERE = "cohort >= %(first)s AND cohort <= %(last)s AND month <= %(last)s"
+COHORT_CELLS = f"""
+SELECT cohort, month, sum(customers)
+FROM {_both("customers_cohortactivity", "cohort, month, customers", COHORT_WHERE)}
+GROUP BY cohort, month HAVING sum(customers) <> 0
 ORDER BY cohort, month
 """
 

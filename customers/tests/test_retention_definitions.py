@@ -262,3 +262,25 @@ def test_the_selector_reads_the_aggregates_when_they_fit():
     period = period_validate(**Q2)
     assert fast_path_available(365)
     assert cohorts(period) == cohorts_plain(period)
+
+
+def test_writers_append_pending_deltas_and_the_fold_changes_no_figure():
+    from customers.metrics import fold_pending
+    from customers.models import CohortActivityPending, DailyActivity, DailyActivityPending, ReturnGapPending
+
+    load_orders([("p1", "p", "2024-02-01", "10.00", "paid"), ("p2", "p", "2024-05-01", "30.00", "paid")])
+    assert DailyActivityPending.objects.exists() and ReturnGapPending.objects.exists()
+    period = period_validate(**Q2)
+    before = retention_figures_fast(period), cohorts_fast(period)
+    fold_pending()
+    assert not DailyActivityPending.objects.exists()
+    assert not ReturnGapPending.objects.exists() and not CohortActivityPending.objects.exists()
+    assert DailyActivity.objects.filter(day=date(2024, 5, 1), orders=1).exists()
+    assert (
+        (retention_figures_fast(period), cohorts_fast(period))
+        == before
+        == (
+            retention_figures_plain(period),
+            cohorts_plain(period),
+        )
+    )

@@ -6,6 +6,7 @@ The tests run on PostgreSQL and Redis, as production does (`make test` sets the 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -20,6 +21,8 @@ def _on_postgresql(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         if connection.vendor != "postgresql":
             pytest.exit("The tests run on PostgreSQL: use `make test` (or set DATABASE_URL).", returncode=2)
+    # The cache (Redis) outlives a test run; ids of a fresh test database do not.
+    cache.clear()
 
 
 DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}

@@ -13,7 +13,7 @@ from customers.services import order_create
 
 from .test_aggregates_properties import snapshot
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def race(count: int, work) -> list:

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class RetentionCrmConfig(AppConfig):
+    name = "retention_crm"
+    verbose_name = "Retention CRM"
+
+    def ready(self) -> None:
+        # Connects the signals that keep cached permission sets current, in every process.
+        from . import auth  # noqa: F401

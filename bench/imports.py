@@ -1,2 +1,114 @@
-def run(report):
-    raise NotImplementedError
+"""import_orders of a CSV of a million orders (a quarter of them from new customers) into
+the 10M-order database, against a raw PostgreSQL COPY of the same file into a table of
+the same columns; peak memory for two file sizes.
+
+Afterwards the imported rows are deleted and the aggregates rebuilt, so the data set is
+as it was."""
+
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from customers.metrics import rebuild
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "order_id,customer_id,placed_at,total,currency,status,customer_email,customer_name\n"
+
+RUN_IMPORT = """
+import resource, sys, time, django
+django.setup()
+from django.core.management import call_command
+started = time.perf_counter()
+call_command("import_orders", sys.argv[1], no_progress=True)
+print("SECONDS", time.perf_counter() - started)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def write_file(path: Path, orders: int, run_id: str) -> None:
+    rng = random.Random(11)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    new_customers = orders // 8  # a quarter of the orders, two each
+    with path.open("w") as out:
+        out.write(HEADER)
+        for number in range(orders):
+            if number % 4 == 0:
+                customer = number // 4 % new_customers
+                customer_id = f"IMPC-{run_id}-{customer}"
+                email, name = f"imp{run_id}.{customer}@bench.example", f"New customer {customer}"
+            else:
+                customer_id, email, name = f"B{rng.randint(1, 1_000_000):07d}", "", ""
+            moment = start + timedelta(seconds=rng.randint(0, 300 * 86400))
+            status = "refunded" if rng.random() < 0.02 else "paid"
+            out.write(
+                f"IMP-{run_id}-{number},{customer_id},{moment.isoformat()},{rng.randint(500, 30000) / 100:.2f},"
+                f"EUR,{status},{email},{name}\n"
+            )
+
+
+def raw_copy_seconds(path: Path) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (order_id text, customer_id text,"
+            " placed_at timestamptz, total numeric(12, 2), currency text, status text, customer_email text,"
+            " customer_name text)"
+        )
+        started = time.perf_counter()
+        cursor.execute(f"COPY bench_copy FROM '{path}' (FORMAT csv, HEADER)")
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+    return seconds
+
+
+def import_run(path: Path) -> tuple[float, int]:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_IMPORT, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+    )
+    values = dict(line.split() for line in result.stdout.splitlines() if line.startswith(("SECONDS", "MAXRSS_KB")))
+    return float(values["SECONDS"]), int(values["MAXRSS_KB"])
+
+
+def undo(run_id: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM customers_order WHERE external_id LIKE %s", [f"IMP-{run_id}-%"])
+        cursor.execute("DELETE FROM customers_customer WHERE external_id LIKE %s", [f"IMPC-{run_id}-%"])
+    rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE customers_order")
+
+
+def run(report) -> None:
+    report.say("\n## import_orders into the 10M-order database")
+    directory = Path(settings.VAR_DIR) / "bench"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)  # the PostgreSQL server reads the file for the raw COPY
+    for orders in (1_000_000, 2_000_000):
+        run_id = f"{int(time.time())}"
+        path = directory / f"orders-{orders}.csv"
+        write_file(path, orders, run_id)
+        path.chmod(0o644)
+        copy_seconds = raw_copy_seconds(path)
+        try:
+            seconds, maxrss_kb = import_run(path)
+        finally:
+            undo(run_id)
+            path.unlink()
+        ratio = copy_seconds / seconds
+        report.figure(
+            f"import_{orders}",
+            {"seconds": seconds, "copy_seconds": copy_seconds, "ratio": ratio, "maxrss_mb": maxrss_kb / 1024},
+            f"  {orders:,} orders: import {seconds:.1f} s ({orders / seconds:,.0f} rows/s), raw COPY"
+            f" {copy_seconds:.1f} s ({orders / copy_seconds:,.0f} rows/s); ratio {ratio:.2f};"
+            f" peak memory {maxrss_kb / 1024:.0f} MB",
+        )

@@ -21,6 +21,7 @@ from ..models import AcquisitionChannel, Customer
 from . import fields
 from .csvfile import CsvReader, CsvRow, FileError
 from .report import ImportReport
+from .rows import parsed_rows
 
 REQUIRED_COLUMNS = ("customer_id",)
 OPTIONAL_COLUMNS = (
@@ -36,7 +37,6 @@ OPTIONAL_COLUMNS = (
     "first_seen",
 )
 CHUNK_SIZE = 2000
-PROGRESS_EVERY = 10_000
 LOCALES = {
     **{code.lower(): code for code, _name in settings.LANGUAGES},
     **{code.lower().replace("-", "_"): code for code, _name in settings.LANGUAGES},
@@ -106,23 +106,8 @@ def customers_import(
     with transaction.atomic():
         writer = _CustomerWriter(report)
         try:
-            for csv_row in reader:
-                report.rows += 1
-                if csv_row.wrong_width is not None:
-                    report.add_problem(
-                        csv_row.line,
-                        _("has %(found)d values, the header has %(expected)d.")
-                        % {"found": csv_row.wrong_width, "expected": len(reader.columns)},
-                    )
-                    continue
-                try:
-                    customer_id, values = parse(csv_row)
-                except fields.CellError as exc:
-                    report.add_problem(csv_row.line, str(exc))
-                    continue
-                writer.add(csv_row.line, customer_id, values)
-                if on_progress and report.rows % PROGRESS_EVERY == 0:
-                    on_progress(reader.bytes_read())
+            for line, (customer_id, values) in parsed_rows(reader, report, parse, on_progress):
+                writer.add(line, customer_id, values)
             writer.flush()
         except FileError as exc:
             report.file_error = str(exc)

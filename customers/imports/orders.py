@@ -30,11 +30,11 @@ from ..models import Customer, Order, OrderStatus
 from . import fields
 from .csvfile import CsvReader, CsvRow, FileError
 from .report import ImportReport
+from .rows import parsed_rows
 
 REQUIRED_COLUMNS = ("order_id", "customer_id", "placed_at", "total")
 OPTIONAL_COLUMNS = ("currency", "status", "customer_email", "customer_name", "discount_code")
 STATUSES = {value: value for value in OrderStatus.values}
-PROGRESS_EVERY = 10_000
 
 
 @dataclass(slots=True)
@@ -102,21 +102,8 @@ def orders_import(
     with transaction.atomic():
         sink = writer_class(report)
         try:
-            for csv_row in reader:
-                report.rows += 1
-                if csv_row.wrong_width is not None:
-                    report.add_problem(
-                        csv_row.line,
-                        _("has %(found)d values, the header has %(expected)d.")
-                        % {"found": csv_row.wrong_width, "expected": len(reader.columns)},
-                    )
-                    continue
-                try:
-                    sink.add(parse(csv_row))
-                except fields.CellError as exc:
-                    report.add_problem(csv_row.line, str(exc))
-                if on_progress and report.rows % PROGRESS_EVERY == 0:
-                    on_progress(reader.bytes_read())
+            for _line, row in parsed_rows(reader, report, parse, on_progress):
+                sink.add(row)
         except FileError as exc:
             report.file_error = str(exc)
         sink.finish_reading()

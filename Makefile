@@ -69,7 +69,7 @@ bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/retention_crm_b
 bench: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
 bench: export REDIS_URL ?= redis://127.0.0.1:6379/1
 bench: $(VENV)/.bench
-	$(BIN)/python scripts/check_services.py
+	$(BIN)/python scripts/check_services.py --create-database
 	$(BIN)/python -m bench $(BENCH)
 
 # Extract marked strings into the .po files and compile them (needs GNU gettext; the

@@ -1,6 +1,8 @@
 """Say clearly which service `make test` needs and cannot reach, before any test runs.
 
-Reads DATABASE_URL, CELERY_BROKER_URL and REDIS_URL as the settings do.
+Reads DATABASE_URL, CELERY_BROKER_URL and REDIS_URL as the settings do. With
+`--create-database` (make bench) the database DATABASE_URL names is created when missing:
+the test run makes its own, the benchmarks keep theirs between runs.
 """
 
 import os
@@ -18,7 +20,7 @@ HOW_TO_START = {
 }
 
 
-def check_postgres(url: str) -> str | None:
+def check_postgres(url: str, *, create_database: bool = False) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         return f"DATABASE_URL must point at PostgreSQL for the tests, not {parts.scheme}://"
@@ -32,8 +34,14 @@ def check_postgres(url: str) -> str | None:
             password=parts.password,
             dbname="postgres",
             connect_timeout=3,
+            autocommit=True,
         ) as conn:
             conn.execute("SELECT 1")
+            name = parts.path.lstrip("/")
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if create_database and name and exists is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
+                print(f"Created the database {name}.")
     except psycopg.Error as exc:
         return f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}: {str(exc).strip()}"
     return None
@@ -49,7 +57,7 @@ def check_redis(name: str, url: str) -> str | None:
 
 def main() -> int:
     problems = []
-    error = check_postgres(os.environ["DATABASE_URL"])
+    error = check_postgres(os.environ["DATABASE_URL"], create_database="--create-database" in sys.argv)
     if error:
         problems.append(("PostgreSQL", error))
     for name in ("CELERY_BROKER_URL", "REDIS_URL"):

@@ -26,10 +26,10 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from . import services
+from . import outbox, services
 from .imports.customers import customers_import
 from .imports.orders import orders_import
-from .models import Customer, Order, OrderLine, Product
+from .models import Customer, Delivery, Entry, Message, Order, OrderLine, Product
 from .resources import CustomerResource, OrderResource
 from .selectors import customer_lifetime
 
@@ -218,6 +218,12 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
             context["lifetime"] = customer_lifetime(obj)
             context["recent_orders"] = obj.orders.order_by("-placed_at", "-id")[:20]
             context["orders_url"] = reverse("admin:customers_order_changelist") + f"?customer__id__exact={obj.pk}"
+            # The whole history with this person: tickets, what they wrote, what we sent,
+            # notes, calls and meetings (newest first).
+            context["timeline"] = obj.messages.timeline().select_related("author", "ticket")[:50]
+            context["timeline_url"] = reverse("admin:customers_message_changelist") + f"?customer__id__exact={obj.pk}"
+            context["tickets"] = obj.tickets.order_by("-created_at").select_related("assignee")[:20]
+            context["log_url"] = reverse("admin:customers_message_add") + f"?customer={obj.pk}"
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
@@ -329,3 +335,114 @@ class ProductAdmin(FastListMixin, admin.ModelAdmin):
     list_display = ("name", "sku", "category", "price", "active")
     list_filter = ("active", "category")
     search_fields = ("name", "=sku")
+
+
+# --- The timeline and outbox ------------------------------------------------------------
+
+
+class TimelineEntryForm(forms.ModelForm):
+    """Staff log a note, call or meeting by hand; emails are written by the services."""
+
+    entry = forms.ChoiceField(
+        label=_("entry"),
+        choices=[(Entry.NOTE, Entry.NOTE.label), (Entry.CALL, Entry.CALL.label), (Entry.MEETING, Entry.MEETING.label)],
+    )
+
+    class Meta:
+        model = Message
+        fields = ("customer", "ticket", "entry", "channel", "subject", "body", "occurred_at")
+
+
+class MessageCustomerFilter(CustomerOfOrderFilter):
+    """ "This customer's timeline" without a dropdown of a million customers."""
+
+
+@admin.register(Message)
+class MessageAdmin(FastListMixin, admin.ModelAdmin):
+    """Every interaction, and the outbox: failed emails are found (and retried) here."""
+
+    list_display = ("occurred_at", "entry", "kind", "customer_link", "ticket_link", "subject", "to_email", "delivery")
+    list_select_related = ("customer", "ticket")
+    list_filter = (MessageCustomerFilter, "delivery", "entry", "channel")
+    search_fields = ("=to_email", "=key")
+    search_help_text = _("An exact email address or message key.")
+    ordering = ("-occurred_at", "-id")
+    autocomplete_fields = ("customer", "ticket")
+    actions = ("retry",)
+    readonly_fields = (
+        "customer",
+        "ticket",
+        "entry",
+        "kind",
+        "channel",
+        "author",
+        "automatic",
+        "from_email",
+        "to_email",
+        "subject",
+        "body",
+        "language",
+        "key",
+        "delivery",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+        "message_id",
+        "in_reply_to",
+        "occurred_at",
+        "created_at",
+    )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TimelineEntryForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return TimelineEntryForm.Meta.fields
+        return self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, message):
+        if not message.customer_id:
+            return "—"
+        url = reverse("admin:customers_customer_change", args=[message.customer_id])
+        return format_html('<a href="{}">{}</a>', url, message.customer)
+
+    @admin.display(description=_("ticket"))
+    def ticket_link(self, message):
+        if not message.ticket_id:
+            return "—"
+        url = reverse("admin:feedback_ticket_change", args=[message.ticket_id])
+        return format_html('<a href="{}">{}</a>', url, message.ticket.reference)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if data.get("ticket") is not None and data["ticket"].customer_id != data["customer"].pk:
+            raise ValidationError(_("The ticket belongs to another customer."))
+        saved = services.interaction_log(
+            customer=data["customer"],
+            entry=data["entry"],
+            body=data["body"],
+            author=request.user,
+            subject=data.get("subject", ""),
+            channel=data["channel"],
+            occurred_at=data.get("occurred_at"),
+            ticket=data.get("ticket"),
+        )
+        obj.pk = saved.pk
+
+    @admin.action(description=_("Retry sending failed emails"), permissions=["change"])
+    def retry(self, request, queryset):
+        failed = list(queryset.filter(delivery=Delivery.FAILED))
+        for message in failed:
+            outbox.message_retry(message=message)
+        self.message_user(request, _("%(count)d email(s) will be sent again.") % {"count": len(failed)})

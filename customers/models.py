@@ -338,3 +338,135 @@ class CohortActivityPending(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cohort:%Y-%m} → {self.month:%Y-%m} (pending)"
+
+
+# --- The timeline, which is also the outbox -------------------------------------------
+#
+# Every interaction with a customer is a Message row: what they wrote, what we sent or
+# will send, internal notes, calls and meetings staff logged, and the emails sent to
+# staff about them. An email is a row before it is a delivery: the cause writes it in
+# its own transaction (with a unique key, so a second acknowledgment for the same ticket
+# cannot exist), and customers.outbox delivers it. docs/architecture.md, "Outbox".
+
+
+class Entry(models.TextChoices):
+    INBOUND = "inbound", _("From the customer")
+    OUTBOUND = "outbound", _("To the customer")
+    NOTE = "note", _("Internal note")
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    STAFF = "staff", _("Email to staff")
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    WEB = "web", _("Web")
+    PHONE = "phone", _("Phone")
+    CHAT = "chat", _("Chat")
+    SOCIAL = "social", _("Social media")
+    API = "api", _("API")
+    IN_PERSON = "in_person", _("In person")
+
+
+class Delivery(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled (no longer needed)")
+    SUPPRESSED = "suppressed", _("Not sent (too many automatic emails to this address)")
+
+
+EMAIL_ENTRIES = (Entry.OUTBOUND, Entry.STAFF)
+
+
+class MessageQuerySet(models.QuerySet):
+    def timeline(self) -> "MessageQuerySet":
+        return self.order_by("-occurred_at", "-id")
+
+    def visible_to_customer(self) -> "MessageQuerySet":
+        """What the customer's own ticket page shows: what they wrote and what we sent
+        them (notes, calls and staff emails stay internal)."""
+        return self.filter(entry__in=(Entry.INBOUND, Entry.OUTBOUND)).exclude(
+            delivery__in=(Delivery.CANCELLED, Delivery.SUPPRESSED)
+        )
+
+    def due_for_delivery(self, now: datetime) -> "MessageQuerySet":
+        """Emails the sweep must (re)queue: never delivered, and past their next attempt."""
+        return self.filter(delivery=Delivery.PENDING, next_attempt_at__lte=now)
+
+
+class Message(models.Model):
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="messages", verbose_name=_("customer")
+    )
+    ticket = models.ForeignKey(
+        "feedback.Ticket",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("ticket"),
+    )
+    entry = models.CharField(_("entry"), max_length=10, choices=Entry.choices)
+    # For emails, the X-CRM-Kind header (docs/architecture.md lists every kind).
+    kind = models.CharField(_("kind"), max_length=40, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    # Sent by the system on its own (acknowledgments, follow-ups), not typed by a person:
+    # these count toward the hourly cap per address.
+    automatic = models.BooleanField(_("automatic"), default=False)
+    from_email = models.EmailField(_("from"), blank=True)
+    to_email = models.EmailField(_("to"), blank=True)  # stored in lower case
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    body = models.TextField(_("text"), blank=True)
+    body_html = models.TextField(_("HTML"), blank=True)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    # One message per cause, e.g. "ticket:42:ack"; NULL for what people write.
+    key = models.CharField(_("key"), max_length=160, null=True, blank=True)  # noqa: DJ001
+    delivery = models.CharField(_("delivery"), max_length=10, choices=Delivery.choices, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The deadline of the outbox sweep: when to (re)queue this email if it is still pending.
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    # The same on every attempt, so that a duplicate is recognisable; replies quote it.
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=998, blank=True)
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"], name="message_customer_timeline"),
+            models.Index(fields=["ticket", "-occurred_at"], name="message_ticket_timeline"),
+            # The outbox sweep reads only what is pending: a small index whatever the history.
+            models.Index(fields=["next_attempt_at"], name="message_pending_due", condition=Q(delivery="pending")),
+            models.Index(fields=["message_id"], name="message_message_id", condition=~Q(message_id="")),
+            # The hourly cap of automatic emails to one address.
+            models.Index(fields=["to_email", "created_at"], name="message_automatic_to", condition=Q(automatic=True)),
+            models.Index(fields=["delivery"], name="message_failed", condition=Q(delivery="failed")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="message_key_unique"),
+            models.CheckConstraint(
+                condition=Q(entry__in=EMAIL_ENTRIES) | Q(delivery=""), name="message_delivery_only_for_emails"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.get_entry_display()
+
+    @property
+    def is_email(self) -> bool:
+        return self.entry in EMAIL_ENTRIES

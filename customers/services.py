@@ -7,7 +7,7 @@ exact.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .metrics import orders_changing
-from .models import Customer, Order, OrderLine, OrderStatus, Product
+from .models import Channel, Customer, Entry, Message, Order, OrderLine, OrderStatus, Product
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,64 @@ def orders_delete(*, order_ids: Iterable[int]) -> int:
                 raise _changed_meanwhile()
             _total, deleted_by_model = Order.objects.filter(pk__in=order_ids).delete()
     return deleted_by_model.get(Order._meta.label, 0)
+
+
+# --- Contacts and the timeline --------------------------------------------------------
+
+
+def customer_for_contact(*, email: str, name: str = "", locale: str = "") -> Customer:
+    """The customer with this email (ignoring case), created when unknown: someone who
+    writes to support is a customer of ours from then on, even before a first order.
+
+    Two requests for the same new address at once make one customer: the unique index
+    on lower(email) decides and the loser reads the winner's row.
+    """
+    email = email.strip()
+    customer = Customer.objects.with_email(email).first()
+    if customer is not None:
+        if name and not customer.name:
+            customer.name = name[:200]
+            customer.save(update_fields=["name", "updated_at"])
+        return customer
+    languages = {code for code, _name in settings.LANGUAGES}
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                email=email,
+                name=name[:200],
+                locale=locale if locale in languages else settings.LANGUAGE_CODE,
+                time_zone=settings.TIME_ZONE,
+            )
+    except IntegrityError:
+        return Customer.objects.with_email(email).get()
+
+
+def interaction_log(
+    *,
+    customer: Customer,
+    entry: str,
+    body: str,
+    author=None,
+    subject: str = "",
+    channel: str = Channel.PHONE,
+    occurred_at: datetime | None = None,
+    ticket=None,
+) -> Message:
+    """Put a note, call or meeting on the customer's timeline (and the ticket's, if any)."""
+    if entry not in (Entry.NOTE, Entry.CALL, Entry.MEETING):
+        raise ValidationError({"entry": _("Only notes, calls and meetings are logged by hand.")})
+    if not body.strip():
+        raise ValidationError({"body": _("Write what was said or done.")})
+    now = timezone.now()
+    if occurred_at and occurred_at > now + timedelta(minutes=5):
+        raise ValidationError({"occurred_at": _("A logged interaction cannot lie in the future.")})
+    return Message.objects.create(
+        customer=customer,
+        ticket=ticket,
+        entry=entry,
+        channel=Channel.WEB if entry == Entry.NOTE else channel,
+        author=author,
+        subject=subject[:300],
+        body=body,
+        occurred_at=occurred_at or now,
+    )

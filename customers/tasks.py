@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .metrics import fold_pending
+from .outbox import message_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +45,10 @@ def fold_pending_activity() -> None:
     """Move the retention aggregates' pending deltas into their base tables: reports
     stay exact without it, only slower as the pending rows pile up."""
     fold_pending()
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def deliver_message(message_id: int) -> None:
+    """Send one outbox email (routed to the "mail" queue). Safe to run twice: a sent
+    row is skipped, and a row another worker is sending is skipped too."""
+    message_deliver(message_id)

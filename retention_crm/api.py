@@ -10,6 +10,8 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 
+from .errors import Conflict
+
 logger = logging.getLogger(__name__)
 
 
@@ -26,6 +28,20 @@ class ModelPermissions(permissions.DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+class DetailActionPermissions(ModelPermissions):
+    """A POST to an object's action (resolve a ticket, mark a reminder done) changes that
+    object: it needs `change_<model>`, not `add_<model>`."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method == "POST" and getattr(view, "detail", False):
+            if not (request.user and request.user.is_authenticated):
+                return False
+            queryset = self._queryset(view)
+            perm = f"{queryset.model._meta.app_label}.change_{queryset.model._meta.model_name}"
+            return request.user.has_perm(perm)
+        return super().has_permission(request, view)
 
 
 def permission_required(perm: str) -> type[permissions.BasePermission]:
@@ -55,6 +71,8 @@ def exception_handler(exc, context):
     foresee (two requests racing for one unique value), is a 409 in JSON; any other error
     stays a 500, i.e. a bug.
     """
+    if isinstance(exc, Conflict):
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)

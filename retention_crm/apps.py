@@ -7,4 +7,4 @@ class RetentionCrmConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the signals that keep cached permission sets current, in every process.
-        from . import auth  # noqa: F401
+        from . import auth, db  # noqa: F401 - db registers SQLite's MEDIAN

@@ -7,6 +7,8 @@ permissions, or to a group's permissions, bumps a version number that is part of
 key, so no stale set is ever read after such a change has committed.
 """
 
+import contextlib
+import logging
 import time
 
 from django.contrib.auth import get_user_model
@@ -15,6 +17,8 @@ from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "auth:permissions-version"
 TIMEOUT = 300
@@ -31,21 +35,29 @@ class CachedPermissionsBackend(ModelBackend):
             user_obj._cached_permission_sets = self._permission_sets(user_obj)
         return user_obj._cached_permission_sets[from_name]
 
-    def _permission_sets(self, user_obj) -> dict:
-        key = f"auth:perms:{user_obj.pk}"
-        found = cache.get_many([VERSION_KEY, key])
-        version = found.get(VERSION_KEY)
-        if version is None:
-            version = 1
-            cache.add(VERSION_KEY, version, timeout=None)
-        stored = found.get(key)
-        if stored is not None and stored[0] == version:
-            return stored[1]
-        sets = {
+    def _from_database(self, user_obj) -> dict:
+        return {
             name: super(CachedPermissionsBackend, self)._get_permissions(user_obj, None, name)
             for name in ("user", "group")
         }
-        cache.set(key, (version, sets), TIMEOUT)
+
+    def _permission_sets(self, user_obj) -> dict:
+        key = f"auth:perms:{user_obj.pk}"
+        try:
+            found = cache.get_many([VERSION_KEY, key])
+            version = found.get(VERSION_KEY)
+            if version is None:
+                version = 1
+                cache.add(VERSION_KEY, version, timeout=None)
+        except Exception as exc:  # the cache is down: read the database
+            logger.warning("Permission cache unavailable (%s); reading permissions from the database.", exc)
+            return self._from_database(user_obj)
+        stored = found.get(key)
+        if stored is not None and stored[0] == version:
+            return stored[1]
+        sets = self._from_database(user_obj)
+        with contextlib.suppress(Exception):  # caching is an optimisation
+            cache.set(key, (version, sets), TIMEOUT)
         return sets
 
 
@@ -57,6 +69,8 @@ def forget_all_permissions(**kwargs) -> None:
             cache.incr(VERSION_KEY)
         except ValueError:  # not set yet, or evicted: start again from a number never used
             cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
+        except Exception as exc:  # the cache is down; its entries expire
+            logger.warning("Could not invalidate cached permissions (%s).", exc)
 
     transaction.on_commit(bump)
 

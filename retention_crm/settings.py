@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "anymail",
+    "csp",
     "retention_crm",
     "customers",
     "feedback",
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "retention_crm.urls"
@@ -130,7 +133,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that is down or stuck must cost a request well under a second:
+            # what uses the cache (rate limits, permission sets) works without it.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -194,7 +205,60 @@ ADMIN_IMPORT_MAX_BYTES = env.int("ADMIN_IMPORT_MAX_BYTES", default=50 * 1024 * 1
 vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Customer care <care@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds before a mail server that does not answer is given up on (the attempt is
+# retried later): a hanging server must not hold a worker for long.
 EMAIL_TIMEOUT = 15
+# Where customers' replies should go (the address your mail server pipes into
+# `manage.py receive_email`, or your email service's inbound address). Empty: replies
+# go to DEFAULT_FROM_EMAIL.
+SUPPORT_REPLY_TO = env.str("SUPPORT_REPLY_TO", default="")
+# The domain part of our Message-IDs; empty: the host of SITE_URL.
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="")
+# The language of emails to staff (warnings, escalations, reminders).
+STAFF_LANGUAGE = env.str("STAFF_LANGUAGE", default="en")
+# django-anymail: sending through an email service (EMAIL_BACKEND=anymail.backends.…)
+# and its inbound webhooks under /inbound/. The webhooks demand HTTP basic auth with
+# ANYMAIL_WEBHOOK_SECRET ("user:password"); unset, a random one nobody knows is used,
+# so an unconfigured webhook accepts nothing.
+ANYMAIL = {
+    "WEBHOOK_SECRET": env.str(
+        "ANYMAIL_WEBHOOK_SECRET", default=f"{secrets.token_urlsafe(16)}:{secrets.token_urlsafe(32)}"
+    ),
+}
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+    ANYMAIL.update(env.dict("ANYMAIL_OPTIONS", default={}))
+
+
+# --- The outbox (customers/outbox.py) ------------------------------------------------
+
+# A pending email that nobody delivered within this many seconds (the broker was down,
+# a worker died) is queued again by the sweep.
+OUTBOX_REQUEUE_AFTER_SECONDS = env.int("OUTBOX_REQUEUE_AFTER_SECONDS", default=120)
+# Failed attempts are retried after about base, 2×base, 4×base … seconds (±50%
+# jitter), at most OUTBOX_RETRY_MAX_SECONDS apart; after OUTBOX_MAX_ATTEMPTS attempts the
+# email is marked failed and listed in the admin.
+OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=60)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 60 * 60)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+# At most this many automatic emails (acknowledgments, follow-ups…) to one address per
+# hour; more are kept on the timeline as "not sent". Staff replies are not capped.
+AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR = env.int("AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR", default=10)
+
+
+# --- Tickets -------------------------------------------------------------------------
+
+# A resolved ticket closes itself after this many days without a word from the customer.
+TICKET_AUTO_CLOSE_DAYS = env.int("TICKET_AUTO_CLOSE_DAYS", default=7)
+# How long the personal link in a ticket email opens the ticket's page.
+TICKET_LINK_DAYS = env.int("TICKET_LINK_DAYS", default=90)
+# The public form's limits: posts per client IP and tickets per email address, each per
+# hour. Kept in the cache (Redis); when it is unreachable the form lets posts through
+# and logs that it did.
+SUPPORT_POSTS_PER_IP_PER_HOUR = env.int("SUPPORT_POSTS_PER_IP_PER_HOUR", default=20)
+SUPPORT_TICKETS_PER_EMAIL_PER_HOUR = env.int("SUPPORT_TICKETS_PER_EMAIL_PER_HOUR", default=5)
+# Proxies in front of the app that append to X-Forwarded-For (0: use the peer address).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 
 # --- Celery --------------------------------------------------------------------------
@@ -217,6 +281,25 @@ else:
     # Redis redelivers an unacknowledged task after this many seconds; well under an
     # hour so that a task lost with a killed worker comes back soon.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            # Publishing from a web request while Redis is down fails in about a second
+            # instead of blocking the request; the outbox sweep queues the work later.
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+            "socket_connect_timeout": 1,
+            "socket_timeout": 10,
+        }
+    )
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# Two queues: "mail" for deliveries, "celery" for the sweep and everything else, so a
+# mail server that hangs cannot starve the sweep (production runs a worker per queue,
+# see Procfile; `make run` runs one worker on both).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"customers.tasks.deliver_message": {"queue": "mail"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -232,7 +315,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Every periodic job, in one place. The database scheduler copies these into the admin
 # (Periodic tasks), where managers can see them run; exactly one beat process runs them.
+# The sweep of every deadline (DESIGN.md, mechanism 1); tests run it every second.
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
+    "sweep-deadlines": {
+        "task": "retention_crm.tasks.sweep_deadlines",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+        # A sweep queued while no worker ran is pointless once the next one is queued.
+        "options": {"expires": max(SWEEP_INTERVAL_SECONDS * 2, 10)},
+    },
     "purge-import-uploads": {"task": "customers.tasks.purge_import_uploads", "schedule": 60 * 60},
     "fold-pending-activity": {"task": "customers.tasks.fold_pending_activity", "schedule": 60},
 }
@@ -263,6 +354,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name across resources get their own schema names.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "customers.models.OrderStatus",
+        "TicketStatusEnum": "feedback.models.TicketStatus",
+        "TicketKindEnum": "feedback.models.TicketKind",
+        "TicketChannelEnum": "feedback.models.TicketChannel",
+        "ReminderKindEnum": "feedback.models.ReminderKind",
+        "MessageChannelEnum": "customers.models.Channel",
+        "MessageEntryEnum": "customers.models.Entry",
+        "LanguageEnum": "retention_crm.settings.LANGUAGES",
+    },
 }
 
 
@@ -297,6 +399,22 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Customer pages (/support/, and the survey and loyalty pages to come) load nothing but
+# our own static files: no inline script or style, no third party, no framing. The
+# admin and the API documentation keep Django's and Swagger UI's own ways.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/api/"],
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+    },
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from customers import api as customers_api
+from feedback import api as feedback_api
 
 admin.site.site_header = _("Retention CRM")
 admin.site.site_title = _("Retention CRM")
@@ -12,6 +13,7 @@ admin.site.index_title = _("Customer care")
 
 router = DefaultRouter()
 customers_api.register(router)
+feedback_api.register(router)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -19,5 +21,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(customers_api.urlpatterns)),
+    path("api/", include(feedback_api.urlpatterns)),
     path("api/", include(router.urls)),
+    # Inbound email from an email service (django-anymail; HTTP basic auth with
+    # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.
+    path("inbound/", include("anymail.urls")),
+    # Customer pages: no login, in the customer's language.
+    path("", include("feedback.urls")),
 ]

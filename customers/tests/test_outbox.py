@@ -1,0 +1,162 @@
+"""The outbox: one row per cause, delivered with a stable Message-ID, retried with
+backoff, failed after the last attempt, capped per address, re-queued by the sweep."""
+
+import smtplib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from customers import outbox
+from customers.models import Delivery, Entry, Message
+from customers.outbox import Rendered, email_create, message_deliver, outbox_sweep, retry_delay
+from customers.tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def write(key="test:1", to="ann@example.com", automatic=True, kind="ticket_ack"):
+    return email_create(
+        kind=kind,
+        to_email=to,
+        rendered=Rendered(subject="Hello", text="Body", html="<p>Body</p>"),
+        language="en",
+        key=key,
+        customer=CustomerFactory(email=None),
+        automatic=automatic,
+    )
+
+
+class FailingBackend:
+    """An email backend whose server answers with `error`."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def send_messages(self, messages):
+        raise self.error
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def failing(monkeypatch):
+    def install(error):
+        monkeypatch.setattr(outbox, "_connection", lambda: FailingBackend(error))
+
+    return install
+
+
+def test_one_row_per_key(settings):
+    first, created = write()
+    again, created_again = write()
+    assert created and not created_again and first == again
+    assert Message.objects.count() == 1
+    assert first.delivery == Delivery.PENDING and first.entry == Entry.OUTBOUND
+    assert first.message_id.startswith("<") and first.message_id.endswith("@localhost>")
+
+
+def test_delivery_sends_with_the_stored_message_id_and_kind(mailoutbox):
+    message, _ = write()
+    assert message_deliver(message.pk) == "sent"
+    (sent,) = mailoutbox
+    assert sent.extra_headers["Message-ID"] == message.message_id
+    assert sent.extra_headers["X-CRM-Kind"] == "ticket_ack"
+    assert sent.extra_headers["Auto-Submitted"] == "auto-generated"
+    assert sent.to == ["ann@example.com"] and sent.alternatives[0].content == "<p>Body</p>"
+    message.refresh_from_db()
+    assert message.delivery == Delivery.SENT and message.sent_at and message.next_attempt_at is None
+    # Delivered twice (a redelivered task): skipped, not sent again.
+    assert message_deliver(message.pk) == "skipped"
+    assert len(mailoutbox) == 1
+
+
+def test_a_transient_failure_is_retried_later_with_backoff(failing, settings):
+    settings.OUTBOX_RETRY_BASE_SECONDS = 60
+    message, _ = write()
+    failing(smtplib.SMTPServerDisconnected("gone"))
+    with time_machine.travel(NOW, tick=False):
+        assert message_deliver(message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.delivery == Delivery.PENDING and message.attempts == 1
+    assert NOW + timedelta(seconds=30) <= message.next_attempt_at <= NOW + timedelta(seconds=90)
+    assert "gone" in message.last_error
+
+
+def test_after_the_last_attempt_the_message_is_marked_failed(failing, settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    message, _ = write()
+    failing(OSError("connection refused"))
+    assert [message_deliver(message.pk) for _ in range(3)] == ["retry", "retry", "failed"]
+    message.refresh_from_db()
+    assert message.delivery == Delivery.FAILED and message.next_attempt_at is None
+    assert Message.objects.filter(delivery=Delivery.FAILED).count() == 1
+
+
+def test_a_permanent_refusal_fails_at_once(failing):
+    message, _ = write()
+    failing(smtplib.SMTPRecipientsRefused({"ann@example.com": (550, b"no such user")}))
+    assert message_deliver(message.pk) == "failed"
+
+
+def test_a_failed_message_can_be_retried_from_the_admin(failing, mailoutbox):
+    message, _ = write()
+    failing(smtplib.SMTPRecipientsRefused({"ann@example.com": (550, b"no such user")}))
+    message_deliver(message.pk)
+    outbox.message_retry(message=Message.objects.get(pk=message.pk))
+    message.refresh_from_db()
+    assert message.delivery == Delivery.PENDING and message.attempts == 0
+
+
+def test_backoff_grows_and_is_capped(settings):
+    settings.OUTBOX_RETRY_BASE_SECONDS = 60
+    settings.OUTBOX_RETRY_MAX_SECONDS = 3600
+    delays = [retry_delay(attempt).total_seconds() for attempt in range(1, 10)]
+    assert 30 <= delays[0] <= 90 and 60 <= delays[1] <= 180
+    assert all(delay <= 5400 for delay in delays)
+
+
+def test_the_hourly_cap_per_address_keeps_automatic_mail_but_staff_replies_pass(settings):
+    settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR = 3
+    results = [write(key=f"k{n}", to="Victim@Example.com")[0] for n in range(5)]
+    assert [message.delivery for message in results] == [Delivery.PENDING] * 3 + [Delivery.SUPPRESSED] * 2
+    human, _ = write(key="reply", to="victim@example.com", automatic=False)
+    assert human.delivery == Delivery.PENDING
+
+
+def test_the_sweep_queues_what_nobody_delivered_and_only_that(settings, django_capture_on_commit_callbacks):
+    settings.OUTBOX_REQUEUE_AFTER_SECONDS = 120
+    with time_machine.travel(NOW, tick=False):
+        due, _ = write(key="a")
+        write(key="b")
+    Message.objects.filter(key="b").update(delivery=Delivery.SENT, next_attempt_at=None)
+    queued = []
+    with time_machine.travel(NOW + timedelta(seconds=60), tick=False):
+        assert outbox_sweep() == 0  # still within its grace period
+    with (
+        time_machine.travel(NOW + timedelta(seconds=121), tick=False),
+        django_capture_on_commit_callbacks() as callbacks,
+    ):
+        assert outbox_sweep() == 1
+        queued = callbacks
+    assert len(queued) == 1
+    due.refresh_from_db()
+    assert due.next_attempt_at == NOW + timedelta(seconds=241)  # due again only if this queueing is lost
+
+
+def test_queueing_with_the_broker_down_costs_a_log_line_not_an_error(
+    caplog, monkeypatch, django_capture_on_commit_callbacks
+):
+    from customers import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("Redis is down")
+
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _ = write()
+    assert "Could not queue delivery of 1 message(s)" in caplog.text
+    message.refresh_from_db()
+    assert message.delivery == Delivery.PENDING  # the sweep queues it later

@@ -1,0 +1,82 @@
+"""Service figures for a period: first response and resolution times, SLA compliance,
+promises kept, backlog and reopen rate, for the team and per agent."""
+
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from customers.metrics import PeriodError
+from feedback.selectors import service_figures, service_period
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
+
+
+class Command(BaseCommand):
+    help = "Print the service figures of a period (--json for scripts)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--start", required=True, type=_day, help="first day, YYYY-MM-DD")
+        parser.add_argument("--end", required=True, type=_day, help="last day (included), YYYY-MM-DD")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, start, end, **options):
+        try:
+            period = service_period(start=start, end=end)
+        except PeriodError as exc:
+            raise CommandError(str(exc)) from exc
+        figures = service_figures(period)
+        if options["json"]:
+            self.stdout.write(json.dumps(figures.as_json()))
+            return
+        rows = [("", "team")] + [(str(agent.agent or "(unassigned)"), agent) for agent in figures.agents]
+        header = (
+            "",
+            "created",
+            "resolved",
+            "1st answer",
+            "median",
+            "resolution",
+            "median",
+            "SLA met",
+            "promise",
+            "reopened",
+            "backlog",
+        )
+        table = [header]
+        for label, item in [("team", figures)] + [(name, agent) for name, agent in rows[1:]]:
+            table.append(
+                (
+                    label,
+                    str(item.tickets_created),
+                    str(item.tickets_resolved),
+                    _duration(item.first_response_mean_seconds),
+                    _duration(item.first_response_median_seconds),
+                    _duration(item.resolution_mean_seconds),
+                    _duration(item.resolution_median_seconds),
+                    _rate(item.sla_compliance),
+                    _rate(item.promise_kept),
+                    _rate(item.reopen_rate),
+                    str(item.backlog),
+                )
+            )
+        widths = [max(len(row[column]) for row in table) for column in range(len(header))]
+        self.stdout.write(f"Service figures {period.start} … {period.end}")
+        for row in table:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

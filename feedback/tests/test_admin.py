@@ -1,0 +1,251 @@
+"""The staff side: the queue (filters, the time-left column, actions, a pinned number
+of queries), a ticket's page with its conversation and reply box, "my open tickets",
+policies, reminders, the failed-email list, and the customer's timeline."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from customers.models import Delivery, Entry, Message
+from feedback.models import Reminder, SlaPolicy, Ticket, TicketStatus
+from feedback.services import reminder_create, ticket_reply, ticket_sla_sweep
+
+from .conftest import HOUR, NOW
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+def test_the_roles_hold_the_ticket_permissions():
+    agent = set(Group.objects.get(name="Support agent").permissions.values_list("codename", flat=True))
+    manager = set(Group.objects.get(name="Support manager").permissions.values_list("codename", flat=True))
+    assert {"view_ticket", "change_ticket", "add_reminder", "view_slapolicy"} <= agent
+    assert not {"change_slapolicy", "view_service_metrics", "delete_ticket", "change_message"} & agent
+    assert {"change_slapolicy", "change_cannedreply", "view_service_metrics", "change_message"} <= manager
+
+
+def test_the_queue_shows_active_tickets_nearest_deadline_first(clock, open_ticket, agent_client):
+    later = open_ticket(email="later@example.com", priority="low")
+    sooner = open_ticket(email="sooner@example.com", priority="urgent")
+    done = open_ticket(email="done@example.com")
+    Ticket.objects.filter(pk=done.pk).update(status=TicketStatus.CLOSED)
+    html = agent_client.get("/admin/feedback/ticket/").content.decode()
+    assert html.index(sooner.reference) < html.index(later.reference)
+    assert done.reference not in html
+    assert 'class="sla sla-soon"' in html  # the first answer is due within the hour
+    assert done.reference in agent_client.get("/admin/feedback/ticket/?status=all").content.decode()
+
+
+def test_the_queue_marks_breached_and_due_soon_and_filters_them(clock, open_ticket, agent_client, agent):
+    late = open_ticket(email="late@example.com")
+    soon = open_ticket(email="soon@example.com", priority="urgent")
+    ticket_reply(ticket=soon, text="On it", author=agent)  # answered; resolution due at 13:00
+    clock.shift(HOUR + timedelta(minutes=1))
+    ticket_sla_sweep()  # `late` missed its first answer a minute ago
+    html = agent_client.get("/admin/feedback/ticket/?deadline=breached").content.decode()
+    assert late.reference in html and soon.reference not in html and "sla-late" in html
+    html = agent_client.get("/admin/feedback/ticket/?deadline=soon").content.decode()
+    assert soon.reference in html and late.reference not in html
+
+
+def test_the_queue_takes_a_fixed_number_of_queries(clock, open_ticket, agent_client, django_assert_max_num_queries):
+    for number in range(3):
+        open_ticket(email=f"a{number}@example.com")
+    with django_assert_max_num_queries(12) as few:
+        agent_client.get("/admin/feedback/ticket/")
+    for number in range(30):
+        open_ticket(email=f"b{number}@example.com")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        agent_client.get("/admin/feedback/ticket/")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        agent_client.get("/admin/feedback/ticket/?deadline=breached")
+
+
+def test_search_by_reference_email_or_customer_id(open_ticket, agent_client):
+    first = open_ticket(email="first@example.com")
+    second = open_ticket(email="second@example.com")
+    html = agent_client.get("/admin/feedback/ticket/", {"q": first.reference}).content.decode()
+    assert first.reference in html and second.reference not in html
+    html = agent_client.get("/admin/feedback/ticket/", {"q": "SECOND@example.com"}).content.decode()
+    assert second.reference in html and first.reference not in html
+
+
+def test_actions_assign_change_priority_and_resolve(clock, open_ticket, agent_client, agent):
+    ticket = open_ticket()
+    url = "/admin/feedback/ticket/"
+    agent_client.post(url, {"action": "assign_to_me", "_selected_action": [ticket.pk]})
+    agent_client.post(url, {"action": "make_urgent", "_selected_action": [ticket.pk]})
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent and ticket.priority == "urgent" and ticket.resolve_by == NOW + 4 * HOUR
+    agent_client.post(url, {"action": "resolve", "_selected_action": [ticket.pk]})
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED
+    assert Message.objects.filter(kind="ticket_resolved", ticket=ticket).exists()
+    response = agent_client.post(url, {"action": "make_low", "_selected_action": [ticket.pk]}, follow=True)
+    agent_client.post(url + "?status=all", {"action": "close", "_selected_action": [ticket.pk]})
+    response = agent_client.post(url + "?status=all", {"action": "close", "_selected_action": [ticket.pk]}, follow=True)
+    assert "cannot move to “Closed”" in response.content.decode()
+
+
+def change_form(ticket, **values):
+    data = {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "kind": ticket.kind,
+        "assignee": ticket.assignee_id or "",
+        "team": ticket.team_id or "",
+        "order": ticket.order_id or "",
+        "reply_mode": "email",
+        "canned_reply": "",
+        "reply_text": "",
+        "reply_after": "keep",
+        "reply_token": "t1",
+    }
+    data.update(values)
+    return data
+
+
+def test_the_ticket_page_shows_the_conversation_and_replies_by_email(clock, open_ticket, agent_client, agent):
+    ticket = open_ticket()
+    url = f"/admin/feedback/ticket/{ticket.pk}/change/"
+    page = agent_client.get(url).content.decode()
+    assert "My parcel never arrived." in page and 'name="reply_text"' in page
+    response = agent_client.post(url, change_form(ticket, reply_text="A new one is on its way.", reply_after="wait"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.WAITING and ticket.first_responded_at == NOW
+    reply = Message.objects.get(kind="ticket_reply")
+    assert reply.author == agent and "A new one is on its way." in reply.body
+    # The same form sent twice (a double click) is one email.
+    agent_client.post(url, change_form(ticket, reply_text="A new one is on its way."))
+    assert Message.objects.filter(kind="ticket_reply").count() == 1
+
+
+def test_a_canned_reply_fills_an_empty_reply_box(open_ticket, agent_client):
+    from feedback.models import CannedReply
+
+    canned = CannedReply.objects.create(title="Thanks", body="Dear {name}, about {reference}: fixed.")
+    ticket = open_ticket()
+    agent_client.post(f"/admin/feedback/ticket/{ticket.pk}/change/", change_form(ticket, canned_reply=canned.pk))
+    reply = Message.objects.get(kind="ticket_reply")
+    assert f"Dear Ann Archer, about {ticket.reference}: fixed." in reply.body
+
+
+def test_an_internal_note_from_the_ticket_page_sends_nothing(open_ticket, agent_client):
+    ticket = open_ticket()
+    agent_client.post(
+        f"/admin/feedback/ticket/{ticket.pk}/change/", change_form(ticket, reply_mode="note", reply_text="Check stock")
+    )
+    assert Message.objects.filter(ticket=ticket, entry=Entry.NOTE, body="Check stock").exists()
+    assert not Message.objects.filter(kind="ticket_reply").exists()
+
+
+def test_the_status_select_offers_only_possible_moves(open_ticket, agent_client):
+    ticket = open_ticket()
+    Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.CLOSED)
+    ticket.refresh_from_db()
+    response = agent_client.post(f"/admin/feedback/ticket/{ticket.pk}/change/", change_form(ticket, status="open"))
+    assert response.status_code == 200 and "not one of the available choices" in response.content.decode()
+
+
+def test_my_open_tickets_lists_only_mine(open_ticket, agent_client, agent):
+    from feedback.services import ticket_assign
+
+    mine = ticket_assign(ticket=open_ticket(email="m@example.com"), assignee=agent)
+    other = open_ticket(email="o@example.com")
+    html = agent_client.get("/admin/feedback/myticket/").content.decode()
+    assert mine.reference in html and other.reference not in html
+
+
+def test_a_staff_member_opens_a_ticket_for_a_caller(open_ticket, agent_client):
+    from customers.tests.factories import CustomerFactory
+
+    customer = CustomerFactory(email="caller@example.com")
+    response = agent_client.post(
+        "/admin/feedback/ticket/add/",
+        {
+            "customer": customer.pk,
+            "kind": "request",
+            "channel": "phone",
+            "priority": "normal",
+            "subject": "Change address",
+            "description": "Wants the delivery address changed",
+        },
+    )
+    assert response.status_code == 302
+    ticket = Ticket.objects.get()
+    assert ticket.channel == "phone" and ticket.customer == customer
+    assert Message.objects.filter(key=f"ticket:{ticket.pk}:ack").exists()
+
+
+def test_the_default_policy_cannot_be_deleted_and_agents_cannot_edit_policies(manager_client, agent_client):
+    default = SlaPolicy.objects.get(is_default=True)
+    assert manager_client.post(f"/admin/feedback/slapolicy/{default.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert SlaPolicy.objects.filter(pk=default.pk).exists()
+    assert agent_client.get(f"/admin/feedback/slapolicy/{default.pk}/change/").status_code == 200  # read only
+    assert agent_client.post(f"/admin/feedback/slapolicy/{default.pk}/change/", {"name": "x"}).status_code == 403
+
+
+def test_overdue_reminders_are_listed(clock, open_ticket, agent_client, agent):
+    ticket = open_ticket()
+    overdue = reminder_create(ticket=ticket, due_at=NOW - HOUR, assignee=agent, note="Call back about the refund")
+    reminder_create(ticket=ticket, due_at=NOW + timedelta(days=1), assignee=agent, note="Later one")
+    html = agent_client.get("/admin/feedback/reminder/?state=overdue").content.decode()
+    assert "sla-late" in html and f"/admin/feedback/reminder/{overdue.pk}/change/" in html
+    agent_client.post("/admin/feedback/reminder/", {"action": "mark_done", "_selected_action": [overdue.pk]})
+    assert Reminder.objects.get(pk=overdue.pk).done_at is not None
+
+
+def test_failed_emails_are_listed_and_can_be_retried_by_a_manager(open_ticket, manager_client):
+    ticket = open_ticket()
+    ack = Message.objects.get(key=f"ticket:{ticket.pk}:ack")
+    Message.objects.filter(pk=ack.pk).update(delivery=Delivery.FAILED, last_error="550 no such user")
+    html = manager_client.get("/admin/customers/message/?delivery=failed").content.decode()
+    assert ticket.reference in html
+    manager_client.post("/admin/customers/message/", {"action": "retry", "_selected_action": [ack.pk]})
+    ack.refresh_from_db()
+    assert ack.delivery == Delivery.PENDING
+
+
+def test_the_customer_page_shows_tickets_and_the_timeline(open_ticket, agent_client, agent):
+    from feedback.services import ticket_note_add
+
+    ticket = open_ticket()
+    ticket_note_add(ticket=ticket, text="Called, she was friendly", author=agent, entry=Entry.CALL)
+    page = agent_client.get(f"/admin/customers/customer/{ticket.customer_id}/change/").content.decode()
+    assert ticket.reference in page and "Called, she was friendly" in page
+    assert "Log a note, call or meeting" in page
+
+
+def test_staff_log_a_call_on_the_timeline(open_ticket, agent_client):
+    ticket = open_ticket()
+    response = agent_client.post(
+        "/admin/customers/message/add/",
+        {
+            "customer": ticket.customer_id,
+            "ticket": "",
+            "entry": "call",
+            "channel": "phone",
+            "subject": "",
+            "body": "Offered a voucher",
+            "occurred_at_0": "2026-11-20",
+            "occurred_at_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302
+    assert Message.objects.filter(entry=Entry.CALL, body="Offered a voucher", customer=ticket.customer).exists()

@@ -1,0 +1,184 @@
+"""The pages customers use: the contact form (five languages, validation, honeypot,
+rate limits, CSRF, strict headers) and a ticket's own page behind its personal link."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from customers.models import Customer, Entry, Message
+from feedback.models import Ticket, TicketAccess, TicketStatus
+from feedback.services import ticket_close
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {
+    "name": "Ann Archer",
+    "email": "ann@example.com",
+    "kind": "complaint",
+    "order_reference": "",
+    "message": "The parcel arrived broken.",
+    "website": "",
+}
+HEADINGS = {"en": "Contact us", "da": "Kontakt os", "ru": "Свяжитесь с нами", "ko": "문의하기", "zh-hans": "联系我们"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    cache.clear()
+
+
+def link_in(message: Message) -> str:
+    return re.search(r"/support/t/[\w-]+/", message.body).group(0)
+
+
+@pytest.mark.parametrize("language", HEADINGS)
+def test_the_form_speaks_five_languages_with_strict_headers(client, language):
+    response = client.get("/support/", HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert HEADINGS[language] in page
+    assert f'<html lang="{language}">' in page
+    assert "csrfmiddlewaretoken" in page
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_complaint_becomes_a_ticket_and_the_thanks_page_shows_its_reference(client):
+    response = client.post("/support/", GOOD, HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 302
+    ticket = Ticket.objects.get()
+    assert ticket.channel == "web" and ticket.kind == "complaint" and ticket.language == "ru"
+    assert ticket.customer.locale == "ru"
+    thanks = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="ru")
+    assert ticket.reference in thanks.content.decode()
+    assert Message.objects.filter(key=f"ticket:{ticket.pk}:ack", language="ru").exists()
+
+
+def test_the_thanks_page_does_not_show_a_reference_it_did_not_sign(client):
+    page = client.get("/support/thanks/?r=C-000001").content.decode()
+    assert 'class="reference"' not in page
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"email": ""}, "email"),
+        ({"email": "not an address"}, "email"),
+        ({"name": ""}, "name"),
+        ({"message": ""}, "message"),
+        ({"message": "x" * 5001}, "message"),
+        ({"kind": "rant"}, "kind"),
+        ({"order_reference": "x" * 65}, "order_reference"),
+    ],
+)
+def test_bad_input_is_explained_and_nothing_is_saved(client, change, field):
+    response = client.post("/support/", {**GOOD, **change})
+    assert response.status_code == 400
+    assert response.context["form"].errors[field]
+    assert 'class="error-summary"' in response.content.decode()
+    assert not Ticket.objects.exists() and not Customer.objects.exists()
+
+
+def test_a_filled_honeypot_looks_like_success_and_saves_nothing(client):
+    response = client.post("/support/", {**GOOD, "website": "http://spam.example"})
+    assert response.status_code == 302
+    assert not Ticket.objects.exists()
+
+
+def test_a_burst_of_posts_from_one_address_gets_a_friendly_429(client, settings):
+    settings.SUPPORT_TICKETS_PER_EMAIL_PER_HOUR = 2
+    statuses = [client.post("/support/", GOOD).status_code for _ in range(4)]
+    assert statuses == [302, 302, 429, 429]
+    assert Ticket.objects.count() == 2
+    response = client.post("/support/", GOOD, HTTP_ACCEPT_LANGUAGE="da")
+    assert "Vent venligst lidt" in response.content.decode()
+
+
+def test_a_burst_of_posts_from_one_ip_gets_429(client, settings):
+    settings.SUPPORT_POSTS_PER_IP_PER_HOUR = 3
+    statuses = [client.post("/support/", {**GOOD, "email": f"p{n}@example.com"}).status_code for n in range(5)]
+    assert statuses == [302, 302, 302, 429, 429]
+
+
+def test_with_the_cache_down_the_form_still_works_and_says_so(client, monkeypatch, caplog):
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(cache, "add", down)
+    monkeypatch.setattr(cache, "incr", down)
+    assert client.post("/support/", GOOD).status_code == 302
+    assert Ticket.objects.count() == 1
+    assert "letting the request through" in caplog.text
+
+
+def test_the_form_needs_its_csrf_token():
+    client = Client(enforce_csrf_checks=True)
+    assert client.post("/support/", GOOD).status_code == 403
+    assert not Ticket.objects.exists()
+
+
+# --- The ticket's own page --------------------------------------------------------------
+
+
+def test_the_personal_link_shows_the_ticket_and_takes_a_message(client):
+    client.post("/support/", GOOD, HTTP_ACCEPT_LANGUAGE="ko")
+    ticket = Ticket.objects.get()
+    link = link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))
+    response = Client().get(link)  # a fresh browser: the ticket's language (Korean)
+    page = response.content.decode()
+    assert response.status_code == 200 and ticket.reference in page and "The parcel arrived broken." in page
+    assert '<html lang="ko">' in page
+    assert response["Referrer-Policy"] == "no-referrer" and response["Cache-Control"] == "no-store"
+    response = client.post(link, {"message": "Here is a photo."})
+    assert response.status_code == 302
+    assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND, body="Here is a photo.").exists()
+
+
+def test_internal_notes_never_show_on_the_customers_page(client, open_ticket, agent):
+    from feedback.services import ticket_note_add
+
+    ticket = open_ticket()
+    ticket_note_add(ticket=ticket, text="Customer seems angry, careful", author=agent)
+    page = client.get(link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))).content.decode()
+    assert "careful" not in page
+
+
+@pytest.mark.parametrize("token", ["forged-token-that-does-not-exist", "x" * 200])
+def test_an_unknown_link_shows_the_same_friendly_page(client, token):
+    response = client.get(f"/support/t/{token}/")
+    assert response.status_code == 404
+    assert "This link does not work" in response.content.decode()
+
+
+def test_an_expired_link_shows_the_same_friendly_page(client, open_ticket):
+    ticket = open_ticket()
+    link = link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))
+    TicketAccess.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.get(link)
+    assert response.status_code == 404 and "This link does not work" in response.content.decode()
+
+
+def test_writing_on_a_closed_tickets_page_opens_a_new_ticket(client, open_ticket):
+    ticket = open_ticket()
+    link = link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))
+    ticket_close(ticket=ticket)
+    page = client.get(link).content.decode()
+    assert "This request is closed" in page
+    response = client.post(link, {"message": "One more thing"})
+    assert response.status_code == 302 and "/support/t/" in response["Location"]
+    new = Ticket.objects.exclude(pk=ticket.pk).get()
+    assert new.status == TicketStatus.NEW and new.customer == ticket.customer
+
+
+def test_an_empty_message_on_the_ticket_page_is_refused(client, open_ticket):
+    ticket = open_ticket()
+    link = link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))
+    response = client.post(link, {"message": ""})
+    assert response.status_code == 400
+    assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND).count() == 1

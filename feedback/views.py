@@ -1,0 +1,120 @@
+"""The pages customers use: the contact form and a ticket's own page (reached from the
+personal link in every email about it). No account, their own language, no JavaScript
+needed."""
+
+import logging
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from customers.models import Channel
+from retention_crm.pages import customer_page
+from retention_crm.ratelimit import allow, client_ip
+
+from .forms import CustomerMessageForm, SupportForm
+from .models import TicketAccess, TicketChannel, TicketStatus
+from .services import ticket_message_receive, ticket_open
+from .services.emails import format_moment, ticket_link, token_hash
+
+logger = logging.getLogger(__name__)
+
+THANKS_SALT = "feedback.support.thanks"
+
+
+def _too_many(request):
+    return render(request, "public/rate_limited.html", status=429)
+
+
+@customer_page
+def support_form(request):
+    form = SupportForm(request.POST or None)
+    if request.method == "POST":
+        if not allow("support-ip", client_ip(request), limit=settings.SUPPORT_POSTS_PER_IP_PER_HOUR):
+            return _too_many(request)
+        if form.is_valid():
+            data = form.cleaned_data
+            if data["website"]:
+                logger.info("Support form: honeypot filled from %s; nothing saved.", client_ip(request))
+                return HttpResponseRedirect(reverse("support-thanks"))
+            if not allow("support-email", data["email"], limit=settings.SUPPORT_TICKETS_PER_EMAIL_PER_HOUR):
+                return _too_many(request)
+            try:
+                ticket = ticket_open(
+                    email=data["email"],
+                    name=data["name"],
+                    description=data["message"],
+                    kind=data["kind"],
+                    channel=TicketChannel.WEB_FORM,
+                    order_reference=data["order_reference"],
+                    language=translation.get_language(),
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, messages)
+            else:
+                signed = signing.dumps(ticket.reference, salt=THANKS_SALT)
+                return HttpResponseRedirect(f"{reverse('support-thanks')}?r={signed}")
+    return render(request, "public/support_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@customer_page
+def support_thanks(request):
+    try:
+        reference = signing.loads(request.GET.get("r", ""), salt=THANKS_SALT, max_age=3600)
+    except signing.BadSignature:
+        reference = ""
+    return render(request, "public/support_thanks.html", {"reference": reference})
+
+
+def _access(token: str) -> TicketAccess | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        TicketAccess.objects.select_related("ticket__customer", "ticket__policy")
+        .filter(token_hash=token_hash(token), expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+@customer_page
+def ticket_page(request, token: str):
+    access = _access(token)
+    if access is None:
+        # Unknown, forged or expired: one friendly page for all (nothing to enumerate).
+        return render(request, "public/link_invalid.html", status=404)
+    ticket = access.ticket
+    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+        translation.activate(ticket.language)
+        request.LANGUAGE_CODE = ticket.language
+    form = CustomerMessageForm(request.POST or None)
+    if request.method == "POST":
+        if not allow("ticket-page-ip", client_ip(request), limit=settings.SUPPORT_POSTS_PER_IP_PER_HOUR):
+            return _too_many(request)
+        if form.is_valid():
+            try:
+                landed, _message = ticket_message_receive(
+                    ticket=ticket, body=form.cleaned_data["message"], channel=Channel.WEB
+                )
+            except ValidationError as exc:
+                form.add_error("message", exc.messages)
+            else:
+                if landed.pk != ticket.pk:  # the ticket was closed: a new one was opened
+                    return HttpResponseRedirect(ticket_link(landed) + "?sent=1")
+                return HttpResponseRedirect(request.path + "?sent=1")
+    customer = ticket.customer
+    expected = ticket.told_resolve_by if ticket.is_active and ticket.resolve_by else None
+    context = {
+        "ticket": ticket,
+        "status_label": TicketStatus(ticket.status).label,
+        "expected": format_moment(expected, zone=customer.time_zone, language=translation.get_language()),
+        "conversation": ticket.messages.visible_to_customer().order_by("occurred_at", "id"),
+        "form": form,
+        "sent": request.GET.get("sent") == "1",
+        "closed": ticket.status == TicketStatus.CLOSED,
+    }
+    return render(request, "public/ticket.html", context, status=400 if form.errors else 200)

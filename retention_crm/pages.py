@@ -1,0 +1,19 @@
+"""What every page customers use shares: headers that keep personal links private."""
+
+from functools import wraps
+
+
+def customer_page(view):
+    """No Referer leaves the page (its URL may hold a personal token), nothing is cached
+    on the way, and search engines do not index it. The strict Content-Security-Policy
+    comes from django-csp (settings.CONTENT_SECURITY_POLICY)."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        response["Cache-Control"] = "no-store"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapped

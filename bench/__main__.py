@@ -1,16 +1,16 @@
-"""make bench [BENCH="dataset metrics admin api import"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django
 
-SUITES = ["dataset", "metrics", "admin", "api", "import"]
+SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, metrics
+    from . import admin_list, api_orders, dataset, imports, metrics, tickets
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES)
@@ -23,7 +23,13 @@ def main(argv: list[str]) -> int:
     report = Report(name="-".join(chosen))
     started = time.perf_counter()
     dataset.ensure(report)
-    runners = {"metrics": metrics.run, "admin": admin_list.run, "api": api_orders.run, "import": imports.run}
+    runners = {
+        "metrics": metrics.run,
+        "admin": admin_list.run,
+        "api": api_orders.run,
+        "import": imports.run,
+        "tickets": tickets.run,
+    }
     for name in chosen:
         if name in runners:
             runners[name](report)

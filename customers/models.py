@@ -346,7 +346,8 @@ class CohortActivityPending(models.Model):
 # will send, internal notes, calls and meetings staff logged, and the emails sent to
 # staff about them. An email is a row before it is a delivery: the cause writes it in
 # its own transaction (with a unique key, so a second acknowledgment for the same ticket
-# cannot exist), and customers.outbox delivers it. docs/architecture.md, "Outbox".
+# cannot exist), and customers.outbox writes it out and delivers it (docs/architecture.md,
+# "The outbox").
 
 
 class Entry(models.TextChoices):
@@ -427,6 +428,10 @@ class Message(models.Model):
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     body = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML"), blank=True)
+    # What an automatic email will say, kept until it is written out at delivery (in
+    # the recipient's language, with a fresh personal link); subject and text are
+    # stored then, so the timeline shows what was sent.
+    context = models.JSONField(_("context"), default=dict, blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
     # One message per cause, e.g. "ticket:42:ack"; NULL for what people write.
     key = models.CharField(_("key"), max_length=160, null=True, blank=True)  # noqa: DJ001

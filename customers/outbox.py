@@ -1,13 +1,17 @@
-"""The outbox: every email is a Message row first, delivered by a worker, re-queued by
-the sweep until it is sent, given up on, or no longer wanted.
+"""The outbox: every email is a Message row first, written out and delivered by a worker,
+re-queued by the sweep until it is sent, given up on, or no longer wanted.
 
-- `email_create` writes a pending row in the caller's transaction, with a unique key
-  per cause (`ticket:42:ack`): a second one for the same cause is not created. Delivery
-  is queued when the transaction commits.
+- `emails_write` inserts pending rows in the caller's transaction, in one statement
+  however many: a key that exists already (`ticket:42:ack`) is skipped, so the same
+  cause never writes a second email. Delivery is queued when the transaction commits.
+- Automatic emails are stored with their context only and written out at delivery, in
+  the recipient's language, by the renderer registered for their kind (a ticket email
+  gets a fresh personal link then); the subject and text are stored on the row at that
+  moment, so the timeline shows what was sent and a retry sends exactly the same.
 - `message_deliver` (the worker) locks the row, checks that its reason still holds (a
   follow-up for a ticket resolved a second ago is cancelled, not sent), sends it with
   the Message-ID stored on the row, and marks it sent, all under that lock. A worker
-  killed after the SMTP server took the message but before the commit leaves the row
+  killed after the mail server took the message but before the commit leaves the row
   pending: it is sent again, once, with the same Message-ID, so the duplicate is
   recognisable. Two workers never send the same row at once (SKIP LOCKED).
 - `outbox_sweep` (beat, every minute) re-queues pending rows whose next attempt is due:
@@ -25,13 +29,19 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
+from django.db import connection, models, transaction
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from psycopg.types.json import Jsonb
+
+from retention_crm.db import binding_cursor
 
 from .models import Customer, Delivery, Entry, Message
 
@@ -39,6 +49,13 @@ logger = logging.getLogger(__name__)
 
 # kind -> function(message) returning why the message is no longer wanted, or None.
 _REASON_CHECKS: dict[str, Callable[[Message], str | None]] = {}
+# kind -> function(message) returning the template context to write the email out with.
+_RENDERERS: dict[str, Callable[[Message], dict]] = {}
+# Deliveries per task. A sweep publishes one task for up to PUBLISH_CHUNK emails; the
+# worker that takes it splits it into tasks of DELIVERY_CHUNK, so that several workers
+# share the sending and the sweep does not wait on many publishes.
+DELIVERY_CHUNK = 20
+PUBLISH_CHUNK = 1000
 
 
 def reason_check(*kinds: str):
@@ -48,6 +65,18 @@ def reason_check(*kinds: str):
     def register(function: Callable[[Message], str | None]):
         for kind in kinds:
             _REASON_CHECKS[kind] = function
+        return function
+
+    return register
+
+
+def renderer(*kinds: str):
+    """Register what writes out an email of these kinds: a function of the message
+    returning the context of its templates (emails/<kind>.subject.txt, .txt, .html)."""
+
+    def register(function: Callable[[Message], dict]):
+        for kind in kinds:
+            _RENDERERS[kind] = function
         return function
 
     return register
@@ -73,44 +102,37 @@ def render_email(kind: str, context: dict, *, language: str) -> Rendered:
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 
+@lru_cache(maxsize=8)
+def _address(value: str) -> str:
+    return parseaddr(value)[1]
+
+
 def new_message_id() -> str:
     """A Message-ID nobody can guess: replies that quote it are threaded by it."""
     domain = settings.EMAIL_MESSAGE_ID_DOMAIN or urlsplit(settings.SITE_URL).hostname or "localhost"
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def over_hourly_cap(address: str, now: datetime) -> bool:
-    """Has this address had its share of automatic emails in the last hour? Keeps a
-    stranger who types someone else's address into the contact form from flooding them."""
-    cap = settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR
-    sent = Message.objects.filter(automatic=True, to_email=address, created_at__gte=now - timedelta(hours=1))
-    return sent[: cap + 1].count() >= cap
-
-
-def email_create(
+def email(
     *,
     kind: str,
     to_email: str,
-    rendered: Rendered,
     language: str,
     key: str | None,
+    context: dict | None = None,
+    rendered: Rendered | None = None,
     customer: Customer | None = None,
     ticket=None,
     entry: str = Entry.OUTBOUND,
     author=None,
     automatic: bool = True,
     in_reply_to: str = "",
-) -> tuple[Message, bool]:
-    """Write a pending email in the caller's transaction and queue its delivery for when
-    that transaction commits. Returns (message, created); with a key that exists, the
-    existing message and False."""
-    if key is not None:
-        existing = Message.objects.filter(key=key).first()
-        if existing is not None:
-            return existing, False
+) -> Message:
+    """A pending email, not saved yet (`emails_write` saves it). Either `rendered`
+    (what a person typed, stored as it is) or `context` (written out at delivery by the
+    kind's renderer)."""
     now = timezone.now()
-    address = to_email.strip().lower()
-    message = Message(
+    return Message(
         customer=customer,
         ticket=ticket,
         entry=entry,
@@ -118,11 +140,12 @@ def email_create(
         channel="email",
         author=author,
         automatic=automatic,
-        from_email=_address_of(settings.DEFAULT_FROM_EMAIL),
-        to_email=address,
-        subject=rendered.subject,
-        body=rendered.text,
-        body_html=rendered.html,
+        from_email=_address(settings.DEFAULT_FROM_EMAIL),
+        to_email=to_email.strip().lower(),
+        subject=rendered.subject if rendered else "",
+        body=rendered.text if rendered else "",
+        body_html=rendered.html if rendered else "",
+        context=context or {},
         language=language,
         key=key,
         delivery=Delivery.PENDING,
@@ -131,33 +154,123 @@ def email_create(
         in_reply_to=in_reply_to,
         occurred_at=now,
     )
-    if automatic and over_hourly_cap(address, now):
-        message.delivery = Delivery.SUPPRESSED
-        message.next_attempt_at = None
-        message.last_error = "hourly cap of automatic emails to this address reached"
-        logger.warning("Not sending %s to %s: hourly cap reached", kind, address)
-    try:
-        with transaction.atomic():
-            message.save()
-    except IntegrityError:
-        # The same cause raced us to it: the unique key kept it to one message.
-        existing = Message.objects.filter(key=key).first() if key else None
-        if existing is None:
-            raise
-        return existing, False
-    if message.delivery == Delivery.PENDING:
-        queue_delivery([message.pk])
-    return message, True
 
 
-def _address_of(value: str) -> str:
-    from email.utils import parseaddr
+def _apply_hourly_cap(messages: list[Message], now: datetime) -> None:
+    """At most AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR automatic emails to one address in
+    an hour; the rest are kept as "not sent". Keeps a stranger who types someone else's
+    address into the contact form from flooding them. One query for the whole batch."""
+    cap = settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR
+    addresses = {message.to_email for message in messages if message.automatic}
+    if not addresses:
+        return
+    sent = dict(
+        Message.objects.filter(automatic=True, to_email__in=addresses, created_at__gte=now - timedelta(hours=1))
+        .values_list("to_email")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    for message in messages:
+        if not message.automatic:
+            continue
+        if sent.get(message.to_email, 0) >= cap:
+            message.delivery = Delivery.SUPPRESSED
+            message.next_attempt_at = None
+            message.last_error = "hourly cap of automatic emails to this address reached"
+            logger.warning("Not sending %s to %s: hourly cap reached", message.kind, message.to_email)
+        else:
+            sent[message.to_email] = sent.get(message.to_email, 0) + 1
 
-    return parseaddr(value)[1]
+
+def emails_write(messages: list[Message]) -> list[Message]:
+    """Save pending emails in the caller's transaction and queue their delivery for when
+    it commits. A message whose key exists already is not written again: the returned
+    list holds, in order, each message as stored (the earlier one for a known key), with
+    `written` telling which are new."""
+    if not messages:
+        return []
+    now = timezone.now()
+    _apply_hourly_cap(messages, now)
+    for message in messages:
+        message.created_at = now
+        message.written = False
+    if connection.vendor == "postgresql":
+        _insert_unnest(messages)
+    else:
+        _insert_orm(messages)
+    known = [message.key for message in messages if not message.written and message.key]
+    if known:
+        stored = {row.key: row for row in Message.objects.filter(key__in=known)}
+        for index, message in enumerate(messages):
+            if not message.written and message.key in stored:
+                messages[index] = stored[message.key]
+                messages[index].written = False
+    queue_delivery(message.pk for message in messages if message.written and message.delivery == Delivery.PENDING)
+    return messages
+
+
+_INSERTED = [field for field in Message._meta.concrete_fields if not field.primary_key]
+
+
+def _insert_unnest(messages: list[Message]) -> None:
+    """One INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING for
+    all the messages, returning the rows it wrote (matched back by their random
+    Message-IDs). Values go to psycopg as they are: Django's bulk_create would first
+    pass each through its field, a cost that dominates a sweep of a thousand emails."""
+    quote = connection.ops.quote_name
+    arrays = []
+    for field in _INSERTED:
+        values = [getattr(message, field.attname) for message in messages]
+        if isinstance(field, models.JSONField):
+            values = [Jsonb(value) for value in values]
+        arrays.append(values)
+    columns = ", ".join(quote(field.column) for field in _INSERTED)
+    unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in _INSERTED)
+    with binding_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({unnest})"
+            f" ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('message_id')}",
+            arrays,
+        )
+        written = {message_id: pk for pk, message_id in cursor.fetchall()}
+    for message in messages:
+        if message.message_id in written:
+            message.pk = written[message.message_id]
+            message.written = True
+            message._state.adding = False
+
+
+def _insert_orm(messages: list[Message]) -> None:
+    """The same on other databases (SQLite for `make run`), through the ORM."""
+    keyless = [message for message in messages if not message.key]
+    if keyless:
+        Message.objects.bulk_create(keyless)
+        for message in keyless:
+            message.written = True
+    keyed = [message for message in messages if message.key]
+    if keyed:
+        Message.objects.bulk_create(keyed, ignore_conflicts=True)
+        ours = dict(
+            Message.objects.filter(message_id__in=[message.message_id for message in keyed]).values_list(
+                "message_id", "pk"
+            )
+        )
+        for message in keyed:
+            if message.message_id in ours:
+                message.pk = ours[message.message_id]
+                message.written = True
+                message._state.adding = False
+
+
+def email_write(message: Message) -> tuple[Message, bool]:
+    """`emails_write` for one email: (the message as stored, whether it is new)."""
+    (stored,) = emails_write([message])
+    return stored, stored.written
 
 
 def queue_delivery(message_ids: Iterable[int]) -> None:
-    """Queue delivery of these messages once the current transaction commits.
+    """Queue delivery of these messages once the current transaction commits, a chunk
+    per task.
 
     A broker that cannot be reached costs nothing but a log line: the rows stay pending
     and the sweep queues them again after OUTBOX_REQUEUE_AFTER_SECONDS.
@@ -167,15 +280,15 @@ def queue_delivery(message_ids: Iterable[int]) -> None:
         return
 
     def publish():
-        from .tasks import deliver_message
+        from .tasks import deliver_messages
 
-        for number, message_id in enumerate(ids):
+        for start in range(0, len(ids), PUBLISH_CHUNK):
             try:
-                deliver_message.apply_async((message_id,), retry=False)
+                deliver_messages.apply_async((ids[start : start + PUBLISH_CHUNK],), retry=False)
             except Exception as exc:  # any broker failure; the sweep recovers
                 logger.warning(
                     "Could not queue delivery of %d message(s) (%s); the outbox sweep will retry.",
-                    len(ids) - number,
+                    len(ids) - start,
                     exc,
                 )
                 return
@@ -208,14 +321,14 @@ def _drop_connection() -> None:
 
 def build_email(message: Message) -> EmailMultiAlternatives:
     headers = {"Message-ID": message.message_id, "X-CRM-Kind": message.kind}
-    if message.automatic:
+    if message.automatic or message.entry == Entry.STAFF:
         # RFC 3834: auto-responders must not answer this (no mail loops with them).
         headers["Auto-Submitted"] = "auto-generated"
     if message.in_reply_to:
         headers["In-Reply-To"] = message.in_reply_to
         headers["References"] = message.in_reply_to
     reply_to = [settings.SUPPORT_REPLY_TO] if settings.SUPPORT_REPLY_TO else None
-    email = EmailMultiAlternatives(
+    email_message = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -224,19 +337,25 @@ def build_email(message: Message) -> EmailMultiAlternatives:
         reply_to=reply_to,
     )
     if message.body_html:
-        email.attach_alternative(message.body_html, "text/html")
-    return email
+        email_message.attach_alternative(message.body_html, "text/html")
+    return email_message
+
+
+def write_out(message: Message) -> None:
+    """Render an email stored with its context only (its kind's renderer, its language)."""
+    rendered = render_email(message.kind, _RENDERERS[message.kind](message), language=message.language)
+    message.subject, message.body, message.body_html = rendered.subject[:300], rendered.text, rendered.html
 
 
 class PermanentFailure(Exception):
     """The mail server refused the message for good (a 5xx answer)."""
 
 
-def _send(email: EmailMultiAlternatives) -> None:
+def _send(email_message: EmailMultiAlternatives) -> None:
     for attempt in (1, 2):
         connection = _connection()
         try:
-            connection.send_messages([email])
+            connection.send_messages([email_message])
             return
         except smtplib.SMTPServerDisconnected:
             # A kept-open connection the server closed meanwhile: open a new one, once.
@@ -249,9 +368,9 @@ def _send(email: EmailMultiAlternatives) -> None:
                 if isinstance(exc, smtplib.SMTPRecipientsRefused)
                 else [exc.smtp_code]
             )
+            _drop_connection()
             if all(500 <= code < 600 for code in codes):
                 raise PermanentFailure(str(exc)) from exc
-            _drop_connection()
             raise
         except Exception:
             _drop_connection()
@@ -264,6 +383,18 @@ def retry_delay(attempts: int) -> timedelta:
     base = settings.OUTBOX_RETRY_BASE_SECONDS
     seconds = min(base * 2 ** (attempts - 1), settings.OUTBOX_RETRY_MAX_SECONDS)
     return timedelta(seconds=seconds * random.uniform(0.5, 1.5))  # jitter, not security
+
+
+SAVED_ON_DELIVERY = [
+    "subject",
+    "body",
+    "body_html",
+    "delivery",
+    "attempts",
+    "sent_at",
+    "next_attempt_at",
+    "last_error",
+]
 
 
 def message_deliver(message_id: int) -> str:
@@ -286,12 +417,14 @@ def message_deliver(message_id: int) -> str:
             return "cancelled"
         message.attempts += 1
         try:
+            if not message.body and message.kind in _RENDERERS:
+                write_out(message)
             _send(build_email(message))
         except PermanentFailure as exc:
             message.delivery = Delivery.FAILED
             message.next_attempt_at = None
             message.last_error = str(exc)[:2000]
-            message.save(update_fields=["delivery", "attempts", "next_attempt_at", "last_error"])
+            message.save(update_fields=SAVED_ON_DELIVERY)
             logger.error("Mail server refused %s to %s for good: %s", message.kind, message.to_email, exc)
             return "failed"
         except Exception as exc:  # any transport error is retried later
@@ -299,19 +432,17 @@ def message_deliver(message_id: int) -> str:
             if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
                 message.delivery = Delivery.FAILED
                 message.next_attempt_at = None
-                logger.error(
-                    "Giving up on %s to %s after %d attempts", message.kind, message.to_email, message.attempts
-                )
+                logger.error("Gave up on %s to %s after %d attempts", message.kind, message.to_email, message.attempts)
             else:
                 message.next_attempt_at = timezone.now() + retry_delay(message.attempts)
                 logger.warning("Sending %s failed (%s); retrying at %s", message.pk, exc, message.next_attempt_at)
-            message.save(update_fields=["delivery", "attempts", "next_attempt_at", "last_error"])
+            message.save(update_fields=SAVED_ON_DELIVERY)
             return "failed" if message.delivery == Delivery.FAILED else "retry"
         message.delivery = Delivery.SENT
         message.sent_at = timezone.now()
         message.next_attempt_at = None
         message.last_error = ""
-        message.save(update_fields=["delivery", "attempts", "sent_at", "next_attempt_at", "last_error"])
+        message.save(update_fields=SAVED_ON_DELIVERY)
         return "sent"
 
 

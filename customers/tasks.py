@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .metrics import fold_pending
-from .outbox import message_deliver
+from .outbox import DELIVERY_CHUNK, message_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,14 @@ def fold_pending_activity() -> None:
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def deliver_message(message_id: int) -> None:
-    """Send one outbox email (routed to the "mail" queue). Safe to run twice: a sent
-    row is skipped, and a row another worker is sending is skipped too."""
-    message_deliver(message_id)
+def deliver_messages(message_ids: list[int]) -> None:
+    """Send outbox emails (routed to the "mail" queue), each in its own transaction.
+    A long list is split into tasks of DELIVERY_CHUNK first, for several workers to
+    share. Safe to run twice: a sent row is skipped, and so is a row another worker is
+    sending."""
+    if len(message_ids) > DELIVERY_CHUNK:
+        for start in range(0, len(message_ids), DELIVERY_CHUNK):
+            deliver_messages.apply_async((message_ids[start : start + DELIVERY_CHUNK],))
+        return
+    for message_id in message_ids:
+        message_deliver(message_id)

@@ -287,8 +287,16 @@ class Ticket(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer"), db_index=False
     )
+    # The foreign keys below have partial indexes or none (see Meta): every index on this
+    # table is written each time the sweep moves a deadline.
     order = models.ForeignKey(
-        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets", verbose_name=_("order")
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("order"),
+        db_index=False,
     )
     order_reference = models.CharField(_("order reference"), max_length=64, blank=True)
     kind = models.CharField(_("kind"), max_length=10, choices=TicketKind.choices, default=TicketKind.QUESTION)
@@ -304,12 +312,20 @@ class Ticket(models.Model):
         blank=True,
         related_name="assigned_tickets",
         verbose_name=_("assignee"),
+        db_index=False,  # ticket_assignee_queue serves "my open tickets"
     )
     team = models.ForeignKey(
-        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets", verbose_name=_("team")
+        Team,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("team"),
+        db_index=False,
     )
+    # No index: a policy is deleted rarely enough to afford looking through the tickets.
     policy = models.ForeignKey(
-        SlaPolicy, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("SLA policy")
+        SlaPolicy, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("SLA policy"), db_index=False
     )
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
@@ -376,6 +392,8 @@ class Ticket(models.Model):
             models.Index(fields=["sla_due_at"], name="ticket_sla_due", condition=Q(sla_due_at__isnull=False)),
             models.Index(fields=["close_at"], name="ticket_close_due", condition=Q(close_at__isnull=False)),
             models.Index(fields=["customer", "-created_at"], name="ticket_customer"),
+            models.Index(fields=["order"], name="ticket_order", condition=Q(order__isnull=False)),
+            models.Index(fields=["team"], name="ticket_team", condition=Q(team__isnull=False)),
             # Service figures per period.
             models.Index(fields=["created_at"], name="ticket_created"),
             models.Index(

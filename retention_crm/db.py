@@ -1,7 +1,11 @@
 """Database pieces the apps share."""
 
+from contextlib import contextmanager
+
+import psycopg
+from django.db import connection
 from django.db.backends.signals import connection_created
-from django.db.models import Aggregate, FloatField
+from django.db.models import Aggregate, FloatField, Model
 
 
 class Median(Aggregate):
@@ -42,3 +46,46 @@ def _register_sqlite_functions(sender, connection, **kwargs):
 
 
 connection_created.connect(_register_sqlite_functions, dispatch_uid="retention-crm-sqlite-median")
+
+
+@contextmanager
+def binding_cursor():
+    """A psycopg cursor with server-side binding, in the current transaction.
+
+    Django's cursors bind parameters on the client: psycopg then quotes every element
+    of an array parameter in Python, which for the arrays of a thousand-row bulk write
+    costs more than the write. Here the arrays travel as parameters of their own, in
+    binary where the query says %b.
+    """
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def update_rows(model: type[Model], objects: list[Model], fields: list[str]) -> None:
+    """Write `fields` of many rows in one UPDATE … FROM unnest(arrays) on PostgreSQL: one
+    array parameter per column, whatever the number of rows (Django's bulk_update builds
+    a CASE per field and row, and a placeholder per value, both slow at hundreds of
+    rows). Elsewhere, bulk_update."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objects, fields)
+        return
+    meta = model._meta
+    pk = meta.pk
+    columns = [pk, *(meta.get_field(name) for name in fields)]
+    # Values go to psycopg as Python has them (datetimes, booleans, numbers, durations
+    # adapt natively); the fields' own conversion would cost more than the UPDATE.
+    arrays = [[getattr(obj, field.attname) for obj in objects] for field in columns]
+    quote = connection.ops.quote_name
+    # The type without its size (varchar, not varchar(40)): array casts need no more.
+    unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in columns)
+    names = ", ".join(quote(field.column) for field in columns)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM unnest({unnest}) AS v({names})"
+        f" WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
+    )
+    with binding_cursor() as cursor:
+        cursor.execute(sql, arrays)

@@ -299,7 +299,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # mail server that hangs cannot starve the sweep (production runs a worker per queue,
 # see Procfile; `make run` runs one worker on both).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"customers.tasks.deliver_message": {"queue": "mail"}}
+CELERY_TASK_ROUTES = {"customers.tasks.deliver_messages": {"queue": "mail"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

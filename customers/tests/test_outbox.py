@@ -9,15 +9,15 @@ import time_machine
 
 from customers import outbox
 from customers.models import Delivery, Entry, Message
-from customers.outbox import Rendered, email_create, message_deliver, outbox_sweep, retry_delay
+from customers.outbox import Rendered, email, email_write, emails_write, message_deliver, outbox_sweep, retry_delay
 from customers.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-def write(key="test:1", to="ann@example.com", automatic=True, kind="ticket_ack"):
-    return email_create(
+def make(key="test:1", to="ann@example.com", automatic=True, kind="ticket_ack"):
+    return email(
         kind=kind,
         to_email=to,
         rendered=Rendered(subject="Hello", text="Body", html="<p>Body</p>"),
@@ -26,6 +26,10 @@ def write(key="test:1", to="ann@example.com", automatic=True, kind="ticket_ack")
         customer=CustomerFactory(email=None),
         automatic=automatic,
     )
+
+
+def write(**values):
+    return email_write(make(**values))
 
 
 class FailingBackend:
@@ -120,10 +124,20 @@ def test_backoff_grows_and_is_capped(settings):
 
 def test_the_hourly_cap_per_address_keeps_automatic_mail_but_staff_replies_pass(settings):
     settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR = 3
-    results = [write(key=f"k{n}", to="Victim@Example.com")[0] for n in range(5)]
+    results = [write(key=f"k{n}", to="Victim@Example.com")[0] for n in range(2)]
+    results += emails_write([make(key=f"b{n}", to="victim@example.com") for n in range(3)])  # one batch
     assert [message.delivery for message in results] == [Delivery.PENDING] * 3 + [Delivery.SUPPRESSED] * 2
     human, _ = write(key="reply", to="victim@example.com", automatic=False)
     assert human.delivery == Delivery.PENDING
+
+
+def test_a_batch_writes_new_keys_and_keeps_known_ones(django_assert_max_num_queries):
+    first, _ = write(key="known")
+    batch = [make(key="known"), make(key="new-1"), make(key="new-2"), make(key=None)]
+    with django_assert_max_num_queries(4):  # the cap, two inserts, reading back the keyed rows
+        stored = emails_write(batch)
+    assert [message.written for message in stored] == [False, True, True, True]
+    assert stored[0].pk == first.pk and Message.objects.count() == 4
 
 
 def test_the_sweep_queues_what_nobody_delivered_and_only_that(settings, django_capture_on_commit_callbacks):
@@ -154,7 +168,7 @@ def test_queueing_with_the_broker_down_costs_a_log_line_not_an_error(
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("Redis is down")
 
-    monkeypatch.setattr(tasks.deliver_message, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.deliver_messages, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         message, _ = write()
     assert "Could not queue delivery of 1 message(s)" in caplog.text

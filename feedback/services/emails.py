@@ -1,13 +1,17 @@
 """The emails about tickets: what each says, to whom, under which unique key, and when
 a pending one is no longer wanted (checked again right before it is sent).
 
-Customer emails go out in the ticket's language (the language the customer wrote in)
-with dates in the customer's time zone; staff emails in STAFF_LANGUAGE. Every email
-about a ticket carries a fresh personal link to the ticket's page.
+Automatic emails are outbox rows holding their context (the dates they announce, as
+they were when the email was written); customers.outbox writes them out at delivery
+with the renderers below, in the ticket's language (the language the customer wrote
+in) and the customer's time zone, each with a fresh personal link to the ticket's page.
+Staff get one email per sweep listing their tickets (a digest), in STAFF_LANGUAGE.
 """
 
 import hashlib
 import secrets
+import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,14 +19,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import formats, timezone, translation
+from django.utils.dateparse import parse_datetime
 
 from customers.models import Entry, Message
-from customers.outbox import email_create, reason_check, render_email
+from customers.outbox import email, email_write, reason_check, render_email, renderer
 
 from .. import business_time
 from ..models import Reminder, Ticket, TicketAccess
 
 MANAGER_GROUP = "Support manager"
+CUSTOMER_KINDS = ("ticket_ack", "ticket_date_changed", "ticket_follow_up", "ticket_resolved")
 
 
 def token_hash(token: str) -> str:
@@ -60,40 +66,40 @@ def format_moment(moment: datetime | None, *, zone: str, language: str) -> str:
         return f"{formats.date_format(local, MOMENT_FORMATS.get(language, 'DATETIME_FORMAT'))} ({zone})"
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _moment(value: str | None) -> datetime | None:
+    return parse_datetime(value) if value else None
+
+
+# --- To the customer ----------------------------------------------------------------
+
+
+def _to_customer(ticket: Ticket, kind: str, key: str, context: dict, *, thread_under: str = "") -> Message | None:
+    """An automatic email about the ticket to its customer, not saved yet; None when the
+    customer has no address (a ticket logged from a phone call)."""
+    if not ticket.customer.email:
+        return None
+    return email(
+        kind=kind,
+        to_email=ticket.customer.email,
+        language=ticket.language,
+        key=key,
+        context=context,
+        customer=ticket.customer,
+        ticket=ticket,
+        in_reply_to=thread_under,
+    )
+
+
 def _ack_message_id(ticket: Ticket) -> str:
     return Message.objects.filter(key=f"ticket:{ticket.pk}:ack").values_list("message_id", flat=True).first() or ""
 
 
-def _to_customer(ticket: Ticket, kind: str, key: str | None, context: dict, *, author=None) -> Message | None:
-    customer = ticket.customer
-    if not customer.email:
-        return None  # a ticket logged from a phone call with no address: nothing to send
-    language = ticket.language
-    context = {
-        "ticket": ticket,
-        "reference": ticket.reference,
-        "customer_name": customer.name,
-        "link": ticket_link(ticket),
-        **context,
-    }
-    rendered = render_email(kind, context, language=language)
-    message, _created = email_create(
-        kind=kind,
-        to_email=customer.email,
-        rendered=rendered,
-        language=language,
-        key=key,
-        customer=customer,
-        ticket=ticket,
-        author=author,
-        automatic=author is None,
-        in_reply_to="" if kind == "ticket_ack" else _ack_message_id(ticket),
-    )
-    return message
-
-
-def _customer_date(ticket: Ticket, moment: datetime | None) -> str:
-    return format_moment(moment, zone=ticket.customer.time_zone, language=ticket.language)
+def _write(message: Message | None) -> Message | None:
+    return email_write(message)[0] if message is not None else None
 
 
 def send_ack(ticket: Ticket, now: datetime) -> Message | None:
@@ -101,57 +107,108 @@ def send_ack(ticket: Ticket, now: datetime) -> Message | None:
     business hours, when the team is back."""
     calendar = ticket.policy.business_calendar()
     back_at = None if business_time.is_open(now, calendar) else business_time.next_open(now, calendar)
-    return _to_customer(
-        ticket,
-        "ticket_ack",
-        f"ticket:{ticket.pk}:ack",
-        {"resolve_by": _customer_date(ticket, ticket.resolve_by), "back_at": _customer_date(ticket, back_at)},
+    return _write(
+        _to_customer(
+            ticket,
+            "ticket_ack",
+            f"ticket:{ticket.pk}:ack",
+            {"resolve_by": _iso(ticket.resolve_by), "back_at": _iso(back_at)},
+        )
     )
 
 
 def send_reply(ticket: Ticket, *, text: str, author, key: str | None) -> Message | None:
-    return _to_customer(
-        ticket, "ticket_reply", key, {"text": text, "author_name": author.get_short_name()}, author=author
+    """What a staff member wrote, rendered at once: they see it in the conversation."""
+    customer = ticket.customer
+    context = {
+        "ticket": ticket,
+        "reference": ticket.reference,
+        "customer_name": customer.name,
+        "link": ticket_link(ticket),
+        "text": text,
+        "author_name": author.get_short_name(),
+    }
+    rendered = render_email("ticket_reply", context, language=ticket.language)
+    message, _written = email_write(
+        email(
+            kind="ticket_reply",
+            to_email=customer.email,
+            language=ticket.language,
+            key=key,
+            rendered=rendered,
+            customer=customer,
+            ticket=ticket,
+            author=author,
+            automatic=False,
+            in_reply_to=_ack_message_id(ticket),
+        )
     )
+    return message
 
 
 def send_date_changed(ticket: Ticket) -> Message | None:
     """Tell the customer the expected date moved (once per change; counted for the key)."""
     ticket.date_changes += 1
-    return _to_customer(
-        ticket,
-        "ticket_date_changed",
-        f"ticket:{ticket.pk}:date:{ticket.date_changes}",
-        {"resolve_by": _customer_date(ticket, ticket.resolve_by)},
+    return _write(
+        _to_customer(
+            ticket,
+            "ticket_date_changed",
+            f"ticket:{ticket.pk}:date:{ticket.date_changes}",
+            {"resolve_by": _iso(ticket.resolve_by)},
+            thread_under=_ack_message_id(ticket),
+        )
     )
 
 
-def send_follow_up(ticket: Ticket) -> Message | None:
+def follow_up(ticket: Ticket) -> Message | None:
+    """The follow-up after a missed date, with the new one (unsaved: the sweep writes a
+    batch of them in one statement)."""
     return _to_customer(
         ticket,
         "ticket_follow_up",
         f"ticket:{ticket.pk}:follow_up:{ticket.escalation_level}",
-        {"resolve_by": _customer_date(ticket, ticket.resolve_by)},
+        {"resolve_by": _iso(ticket.resolve_by)},
     )
 
 
 def send_resolved(ticket: Ticket, *, text: str = "") -> Message | None:
-    return _to_customer(
-        ticket,
-        "ticket_resolved",
-        f"ticket:{ticket.pk}:resolved:{ticket.resolutions}",
-        {"text": text, "close_days": settings.TICKET_AUTO_CLOSE_DAYS},
+    return _write(
+        _to_customer(
+            ticket,
+            "ticket_resolved",
+            f"ticket:{ticket.pk}:resolved:{ticket.resolutions}",
+            {"text": text, "close_days": settings.TICKET_AUTO_CLOSE_DAYS},
+            thread_under=_ack_message_id(ticket),
+        )
     )
 
 
-# --- Staff --------------------------------------------------------------------------
+@renderer(*CUSTOMER_KINDS)
+def _write_out_for_customer(message: Message) -> dict:
+    ticket = Ticket.objects.select_related("customer").get(pk=message.ticket_id)
+    zone, language, values = ticket.customer.time_zone, message.language, message.context
+    return {
+        "ticket": ticket,
+        "reference": ticket.reference,
+        "customer_name": ticket.customer.name,
+        "link": ticket_link(ticket),
+        "resolve_by": format_moment(_moment(values.get("resolve_by")), zone=zone, language=language),
+        "back_at": format_moment(_moment(values.get("back_at")), zone=zone, language=language),
+        "text": values.get("text", ""),
+        "close_days": values.get("close_days", settings.TICKET_AUTO_CLOSE_DAYS),
+    }
 
 
-def managers():
-    return get_user_model().objects.filter(is_active=True, groups__name=MANAGER_GROUP).exclude(email="").order_by("pk")
+# --- To staff: one email per person per sweep ---------------------------------------------
 
 
-def _responsible(ticket: Ticket) -> list[tuple[str, str]]:
+def managers() -> list:
+    return list(
+        get_user_model().objects.filter(is_active=True, groups__name=MANAGER_GROUP).exclude(email="").order_by("pk")
+    )
+
+
+def responsible(ticket: Ticket, managers_: list) -> list[tuple[str, str]]:
     """Who looks after the ticket, as (recipient id, address): the assignee; else the
     team's address or members; else the managers."""
     if ticket.assignee_id and ticket.assignee.email and ticket.assignee.is_active:
@@ -162,96 +219,143 @@ def _responsible(ticket: Ticket) -> list[tuple[str, str]]:
         members = ticket.team.members.filter(is_active=True).exclude(email="").order_by("pk")
         if members:
             return [(f"user:{user.pk}", user.email) for user in members]
-    return [(f"user:{user.pk}", user.email) for user in managers()]
+    return [(f"user:{user.pk}", user.email) for user in managers_]
 
 
-def _to_staff(ticket: Ticket, kind: str, key: str, recipients: list[tuple[str, str]], context: dict) -> list[Message]:
-    language = settings.STAFF_LANGUAGE
-    context = {
-        "ticket": ticket,
-        "reference": ticket.reference,
-        "customer": ticket.customer,
-        "admin_url": settings.SITE_URL + reverse("admin:feedback_ticket_change", args=[ticket.pk]),
-        **context,
-    }
-    rendered = render_email(kind, context, language=language)
-    sent = []
-    seen = set()
-    for recipient, address in recipients:
-        if address.lower() in seen:
-            continue
-        seen.add(address.lower())
-        message, _created = email_create(
-            kind=kind,
-            to_email=address,
-            rendered=rendered,
-            language=language,
-            key=f"{key}:{recipient}",
-            customer=ticket.customer,
-            ticket=ticket,
-            entry=Entry.STAFF,
-            automatic=False,  # staff mail does not count toward the customer's hourly cap
+class StaffDigests:
+    """What a sweep tells staff, gathered per recipient and written as one email each:
+    warnings before deadlines, and escalations after missed ones."""
+
+    def __init__(self):
+        self._managers = None
+        self._items: dict[tuple[str, str, str], list[dict]] = defaultdict(list)  # (kind, id, address) -> items
+
+    def managers(self) -> list:
+        if self._managers is None:
+            self._managers = managers()
+        return self._managers
+
+    def _add(self, kind: str, recipients, ticket: Ticket, **values) -> None:
+        seen = set()
+        for recipient, address in recipients:
+            if address.lower() in seen:
+                continue
+            seen.add(address.lower())
+            self._items[(kind, recipient, address)].append({"ticket": ticket.pk, **values})
+
+    def warn(self, ticket: Ticket, *, which: str, deadline: datetime) -> None:
+        """Before a breach: `which` is "response" (first answer) or "resolution"."""
+        self._add(
+            "sla_warning",
+            responsible(ticket, self.managers()),
+            ticket,
+            which=which,
+            deadline=_iso(deadline),
+            level=ticket.escalation_level,
         )
-        sent.append(message)
-    return sent
+
+    def escalate(self, ticket: Ticket) -> None:
+        """After a missed resolution date: the assignee and every manager."""
+        recipients = responsible(ticket, self.managers()) if ticket.assignee_id else []
+        recipients += [(f"user:{user.pk}", user.email) for user in self.managers()]
+        self._add(
+            "ticket_escalated",
+            recipients,
+            ticket,
+            level=ticket.escalation_level,
+            resolve_by=_iso(ticket.resolve_by),
+        )
+
+    def emails(self) -> list[Message]:
+        batch = uuid.uuid4().hex[:12]
+        return [
+            email(
+                kind=kind,
+                to_email=address,
+                language=settings.STAFF_LANGUAGE,
+                key=f"{kind}:{recipient}:{batch}",
+                context={"items": items},
+                entry=Entry.STAFF,
+                automatic=False,  # staff mail does not count toward a customer's hourly cap
+                # Shown on the ticket's timeline when it is about one ticket.
+                ticket=Ticket(pk=items[0]["ticket"]) if len(items) == 1 else None,
+            )
+            for (kind, recipient, address), items in self._items.items()
+        ]
 
 
-def _staff_date(moment: datetime) -> str:
+def _staff_date(moment: datetime | None) -> str:
     return format_moment(moment, zone=settings.TIME_ZONE, language=settings.STAFF_LANGUAGE)
 
 
-def warn_staff(ticket: Ticket, *, which: str, deadline: datetime) -> list[Message]:
-    """Before a breach: `which` is "response" (first answer) or "resolution"."""
-    return _to_staff(
-        ticket,
-        "sla_warning",
-        f"ticket:{ticket.pk}:warn:{which}:{ticket.escalation_level}",
-        _responsible(ticket),
-        {"which": which, "deadline": _staff_date(deadline)},
-    )
+def _still_relevant(item: dict, ticket: Ticket | None) -> bool:
+    if ticket is None or not ticket.is_active:
+        return False
+    if item.get("which") == "response":
+        return ticket.first_responded_at is None
+    if item.get("which") == "resolution":
+        return ticket.resolve_by is not None
+    return True
 
 
-def escalate_to_staff(ticket: Ticket) -> list[Message]:
-    """After a missed resolution deadline: the assignee and every manager."""
-    recipients = _responsible(ticket) if ticket.assignee_id else []
-    recipients += [(f"user:{user.pk}", user.email) for user in managers()]
-    return _to_staff(
-        ticket,
-        "ticket_escalated",
-        f"ticket:{ticket.pk}:escalated:{ticket.escalation_level}",
-        recipients,
-        {"level": ticket.escalation_level, "resolve_by": _staff_date(ticket.resolve_by)},
-    )
+def _digest_tickets(message: Message) -> list[tuple[dict, Ticket]]:
+    items = message.context.get("items", [])
+    tickets = Ticket.objects.select_related("customer").in_bulk([item["ticket"] for item in items])
+    return [(item, tickets.get(item["ticket"])) for item in items if _still_relevant(item, tickets.get(item["ticket"]))]
+
+
+@renderer("sla_warning", "ticket_escalated")
+def _write_out_digest(message: Message) -> dict:
+    rows = []
+    for item, ticket in _digest_tickets(message):
+        rows.append(
+            {
+                "ticket": ticket,
+                "reference": ticket.reference,
+                "customer": ticket.customer,
+                "which": item.get("which"),
+                "level": item.get("level"),
+                "deadline": _staff_date(_moment(item.get("deadline"))),
+                "resolve_by": _staff_date(_moment(item.get("resolve_by"))),
+                "admin_url": settings.SITE_URL + reverse("admin:feedback_ticket_change", args=[ticket.pk]),
+            }
+        )
+    return {"items": rows}
+
+
+@reason_check("sla_warning", "ticket_escalated")
+def _digest_still_wanted(message: Message) -> str | None:
+    if not _digest_tickets(message):
+        return "every ticket it was about is answered, resolved or closed"
+    return None
 
 
 def remind(reminder: Reminder) -> Message | None:
-    user = reminder.assignee
-    if not user.email:
+    """The reminder email to its assignee (unsaved)."""
+    if not reminder.assignee.email:
         return None
-    language = settings.STAFF_LANGUAGE
-    admin_url = settings.SITE_URL + reverse("admin:feedback_reminder_change", args=[reminder.pk])
-    rendered = render_email(
-        "agent_reminder",
-        {
-            "reminder": reminder,
-            "customer": reminder.customer,
-            "admin_url": admin_url,
-            "due": _staff_date(reminder.due_at),
-        },
-        language=language,
-    )
-    message, _created = email_create(
+    return email(
         kind="agent_reminder",
-        to_email=user.email,
-        rendered=rendered,
-        language=language,
+        to_email=reminder.assignee.email,
+        language=settings.STAFF_LANGUAGE,
         key=f"reminder:{reminder.pk}:{int(reminder.due_at.timestamp())}",
+        context={"reminder": reminder.pk, "due_at": _iso(reminder.due_at)},
         customer=reminder.customer,
         ticket=reminder.ticket,
         entry=Entry.STAFF,
         automatic=False,
     )
-    return message
+
+
+@renderer("agent_reminder")
+def _write_out_reminder(message: Message) -> dict:
+    reminder = Reminder.objects.select_related("customer").get(pk=message.context["reminder"])
+    return {
+        "reminder": reminder,
+        "customer": reminder.customer,
+        "due": _staff_date(reminder.due_at),
+        "admin_url": settings.SITE_URL + reverse("admin:feedback_reminder_change", args=[reminder.pk]),
+    }
 
 
 # --- Is a pending email still wanted? (run under the row lock, right before sending) ---
@@ -261,7 +365,7 @@ def _ticket_of(message: Message) -> Ticket | None:
     return Ticket.objects.filter(pk=message.ticket_id).first() if message.ticket_id else None
 
 
-@reason_check("ticket_follow_up", "ticket_date_changed", "ticket_escalated")
+@reason_check("ticket_follow_up", "ticket_date_changed")
 def _ticket_still_open(message: Message) -> str | None:
     ticket = _ticket_of(message)
     if ticket is None or not ticket.is_active:
@@ -269,22 +373,11 @@ def _ticket_still_open(message: Message) -> str | None:
     return None
 
 
-@reason_check("sla_warning")
-def _deadline_still_ahead(message: Message) -> str | None:
-    ticket = _ticket_of(message)
-    if ticket is None or not ticket.is_active:
-        return "the ticket is no longer open"
-    if ":warn:response:" in (message.key or "") and ticket.first_responded_at is not None:
-        return "the customer has been answered"
-    if ":warn:resolution:" in (message.key or "") and ticket.resolve_by is None:
-        return "the ticket waits on the customer"
-    return None
-
-
 @reason_check("agent_reminder")
 def _reminder_still_open(message: Message) -> str | None:
-    reminder_id = int((message.key or "reminder:0").split(":")[1])
-    reminder = Reminder.objects.filter(pk=reminder_id).first()
+    reminder = Reminder.objects.filter(pk=message.context.get("reminder")).first()
     if reminder is None or reminder.done_at is not None:
         return "the reminder is done"
+    if _iso(reminder.due_at) != message.context.get("due_at"):
+        return "the reminder was moved"
     return None

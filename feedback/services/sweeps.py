@@ -1,9 +1,13 @@
 """What beat's sweep does for tickets and reminders (DESIGN.md, mechanism 1).
 
 Each sweep claims due rows in batches with SELECT … FOR UPDATE SKIP LOCKED, acts, and
-moves or clears the row's deadline in the same transaction: two sweeps at once split
+moves or clears the rows' deadlines in the same transaction: two sweeps at once split
 the work between them, and a sweep killed halfway leaves the rest due for the next one.
 Emails are outbox rows with unique keys, so nothing is sent twice either way.
+
+A batch costs a fixed number of statements whatever its size: one to claim, one
+UPDATE … FROM (VALUES …) for the tickets, one INSERT for all the emails (written out
+later by the workers), and the staff hear of their tickets in one email each.
 """
 
 import logging
@@ -13,27 +17,44 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Reminder, Ticket, TicketStatus
+from customers.models import Delivery, Message
+from customers.outbox import emails_write
+from retention_crm.db import update_rows
+
+from ..models import Reminder, SlaPolicy, Ticket, TicketStatus
 from . import emails, sla
-from .tickets import _close
+from .tickets import OBSOLETE_WHEN_DONE
 
 logger = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 500
 # A sweep stops after this long and leaves the rest to the next one, a minute later.
 BUDGET_SECONDS = 40
 
+SLA_FIELDS = [
+    "first_response_breached",
+    "response_warned",
+    "resolution_warned",
+    "escalation_level",
+    "resolution_breached",
+    "resolve_by",
+    "told_resolve_by",
+    "sla_due_at",
+    "next_deadline_at",
+    "updated_at",
+]
 
-def _act_on_deadlines(ticket: Ticket, now: datetime) -> None:
-    """Send what is due for one ticket: warnings before deadlines, and at a missed
-    resolution deadline the follow-up with a new date and the escalation."""
+
+def _act_on_deadlines(ticket: Ticket, now: datetime, digests: emails.StaffDigests, to_customers: list) -> None:
+    """What is due for one ticket: warnings before deadlines, and at a missed
+    resolution date the follow-up with a new date and the escalation."""
     if ticket.first_responded_at is None and ticket.acknowledge_by is not None:
         if not ticket.response_warned:
             warn_at = sla.warn_at(ticket.acknowledge_by, ticket)
             if warn_at is None or warn_at <= now:
                 ticket.response_warned = True
                 if warn_at is not None and now < ticket.acknowledge_by:
-                    emails.warn_staff(ticket, which="response", deadline=ticket.acknowledge_by)
+                    digests.warn(ticket, which="response", deadline=ticket.acknowledge_by)
         if not ticket.first_response_breached and ticket.acknowledge_by <= now:
             ticket.first_response_breached = True
     if ticket.resolve_by is not None:
@@ -42,7 +63,7 @@ def _act_on_deadlines(ticket: Ticket, now: datetime) -> None:
             if warn_at is None or warn_at <= now:
                 ticket.resolution_warned = True
                 if warn_at is not None and now < ticket.resolve_by:
-                    emails.warn_staff(ticket, which="resolution", deadline=ticket.resolve_by)
+                    digests.warn(ticket, which="resolution", deadline=ticket.resolve_by)
         if ticket.resolve_by <= now:
             # Missed. One follow-up per missed date, dated from now: a sweep that was
             # down for days sends one, not one per interval it slept through.
@@ -50,9 +71,10 @@ def _act_on_deadlines(ticket: Ticket, now: datetime) -> None:
             ticket.resolution_breached = True
             sla.set_resolution_deadline(ticket, sla.follow_up_deadline(ticket, now), now)
             ticket.told_resolve_by = ticket.resolve_by
-            emails.send_follow_up(ticket)
-            emails.escalate_to_staff(ticket)
+            to_customers.append(emails.follow_up(ticket))
+            digests.escalate(ticket)
     sla.schedule(ticket)
+    ticket.updated_at = now
 
 
 def _batches(claim, act, *, now: datetime | None, batch: int) -> int:
@@ -62,29 +84,55 @@ def _batches(claim, act, *, now: datetime | None, batch: int) -> int:
         moment = now or timezone.now()
         with transaction.atomic():
             rows = list(claim(moment)[:batch])
-            for row in rows:
-                act(row, moment)
+            if rows:
+                act(rows, moment)
         done += len(rows)
         if len(rows) < batch or time.monotonic() - started > BUDGET_SECONDS:
             return done
 
 
+# What acting on a ticket's deadlines reads: only these columns are loaded (building
+# whole rows of tickets, customers and users costs more than the rest of a sweep).
+CLAIMED = [
+    "status",
+    "language",
+    "customer__email",
+    "assignee__email",
+    "assignee__is_active",
+    "team",
+    "policy",
+    "acknowledge_by",
+    "first_responded_at",
+    "paused_at",
+    *SLA_FIELDS,
+]
+
+
+def _claim_due(moment: datetime):
+    return (
+        Ticket.objects.sla_due(moment)
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("customer", "assignee")
+        .only(*CLAIMED)
+        .order_by("sla_due_at")
+    )
+
+
 def ticket_sla_sweep(*, now: datetime | None = None, batch: int = BATCH) -> int:
     """Act on every ticket whose next warning or breach is due. Returns how many."""
 
-    def claim(moment):
-        return (
-            Ticket.objects.sla_due(moment)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("customer", "policy__calendar", "assignee", "team")
-            .order_by("sla_due_at")
-        )
+    def act(tickets, moment):
+        # Policies (a handful) once per batch, with their calendars.
+        policies = {policy.pk: policy for policy in SlaPolicy.objects.select_related("calendar")}
+        digests = emails.StaffDigests()
+        to_customers: list = []
+        for ticket in tickets:
+            ticket.policy = policies[ticket.policy_id]
+            _act_on_deadlines(ticket, moment, digests, to_customers)
+        update_rows(Ticket, tickets, SLA_FIELDS)
+        emails_write([message for message in to_customers if message is not None] + digests.emails())
 
-    def act(ticket, moment):
-        _act_on_deadlines(ticket, moment)
-        ticket.save()
-
-    return _batches(claim, act, now=now, batch=batch)
+    return _batches(_claim_due, act, now=now, batch=batch)
 
 
 def ticket_autoclose_sweep(*, now: datetime | None = None, batch: int = BATCH) -> int:
@@ -93,12 +141,23 @@ def ticket_autoclose_sweep(*, now: datetime | None = None, batch: int = BATCH) -
     def claim(moment):
         return Ticket.objects.close_due(moment).select_for_update(skip_locked=True).order_by("close_at")
 
-    def act(ticket, moment):
-        if ticket.status == TicketStatus.RESOLVED:
-            _close(ticket, moment)
-        else:
-            ticket.close_at = None
-        ticket.save()
+    def act(tickets, moment):
+        ids = [ticket.pk for ticket in tickets]
+        Ticket.objects.filter(pk__in=ids, status=TicketStatus.RESOLVED).update(
+            status=TicketStatus.CLOSED,
+            closed_at=moment,
+            close_at=None,
+            resolve_by=None,
+            paused_at=None,
+            remaining=None,
+            sla_due_at=None,
+            next_deadline_at=None,
+            updated_at=moment,
+        )
+        Ticket.objects.filter(pk__in=ids).exclude(status=TicketStatus.CLOSED).update(close_at=None)
+        Message.objects.filter(ticket_id__in=ids, kind__in=OBSOLETE_WHEN_DONE, delivery=Delivery.PENDING).update(
+            delivery=Delivery.CANCELLED, next_attempt_at=None, last_error="the ticket was closed"
+        )
 
     return _batches(claim, act, now=now, batch=batch)
 
@@ -114,11 +173,14 @@ def reminder_sweep(*, now: datetime | None = None, batch: int = BATCH) -> int:
             .order_by("remind_at")
         )
 
-    def act(reminder, moment):
-        if reminder.done_at is None:
-            emails.remind(reminder)
-            reminder.reminded_at = moment
-        reminder.remind_at = None
-        reminder.save(update_fields=["remind_at", "reminded_at"])
+    def act(reminders, moment):
+        messages = []
+        for reminder in reminders:
+            if reminder.done_at is None:
+                messages.append(emails.remind(reminder))
+                reminder.reminded_at = moment
+            reminder.remind_at = None
+        Reminder.objects.bulk_update(reminders, ["remind_at", "reminded_at"])
+        emails_write([message for message in messages if message is not None])
 
     return _batches(claim, act, now=now, batch=batch)

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 
 from customers.models import Delivery, Message
+from customers.outbox import message_deliver
 from feedback.models import BusinessCalendar, BusinessHours, SlaPolicy
 from feedback.services import ticket_open
 
@@ -57,6 +58,14 @@ def emails(kind: str | None = None, **filters):
 
 def pending(kind: str):
     return emails(kind, delivery=Delivery.PENDING)
+
+
+def delivered(kind: str | None = None, **filters) -> list[Message]:
+    """Deliver the pending emails (of a kind) as a worker would, through the test mail
+    backend: automatic ones are written out then. Returns the rows, oldest first."""
+    for message in emails(kind, delivery=Delivery.PENDING, **filters):
+        message_deliver(message.pk)
+    return emails(kind, **filters)
 
 
 HOUR = timedelta(hours=1)

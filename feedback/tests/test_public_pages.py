@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from customers.models import Customer, Entry, Message
+from customers.outbox import message_deliver
 from feedback.models import Ticket, TicketAccess, TicketStatus
 from feedback.services import ticket_close
 
@@ -32,6 +33,9 @@ def _fresh_limits():
 
 
 def link_in(message: Message) -> str:
+    """The personal link of an email (written out by delivering it, as a worker would)."""
+    message_deliver(message.pk)
+    message.refresh_from_db()
     return re.search(r"/support/t/[\w-]+/", message.body).group(0)
 
 

@@ -24,7 +24,7 @@ from feedback.services import (
 )
 from retention_crm.tasks import deadlines_sweep
 
-from .conftest import HOUR, NOW, emails, pending
+from .conftest import HOUR, NOW, delivered, emails, pending
 
 pytestmark = pytest.mark.django_db
 
@@ -64,10 +64,10 @@ def test_the_assignee_is_warned_before_the_resolution_deadline(clock, open_ticke
     ticket_assign(ticket=ticket, assignee=alice)
     clock.shift(timedelta(days=3) - timedelta(hours=4))  # warn 4 h before (default policy)
     ticket_sla_sweep()
-    (warning,) = emails("sla_warning")
+    (warning,) = delivered("sla_warning")
     assert warning.to_email == "alice@example.com"
-    assert warning.key == f"ticket:{ticket.pk}:warn:resolution:0:user:{alice.pk}"
-    assert ticket.reference in warning.subject
+    assert warning.key.startswith(f"sla_warning:user:{alice.pk}:")
+    assert ticket.reference in warning.subject and "is due to be resolved by" in warning.body
     ticket_sla_sweep()
     assert len(emails("sla_warning")) == 1  # once
 
@@ -82,11 +82,12 @@ def test_a_missed_deadline_brings_a_follow_up_with_a_new_date_and_escalates(cloc
     assert ticket.escalation_level == 1 and ticket.resolution_breached
     assert ticket.resolve_by == NOW + 6 * HOUR == ticket.told_resolve_by
     assert ticket.promised_by == NOW + 4 * HOUR
-    (follow_up,) = emails("ticket_follow_up")
+    (follow_up,) = delivered("ticket_follow_up")
     assert follow_up.to_email == "ann@example.com" and follow_up.key == f"ticket:{ticket.pk}:follow_up:1"
     assert "Monday, November 23, 2026, 15:00 (UTC)" in follow_up.body
-    escalated = emails("ticket_escalated")
+    escalated = delivered("ticket_escalated")
     assert {message.to_email for message in escalated} == {"alice@example.com", "boss@example.com"}
+    assert all("Escalation level: 1." in message.body for message in escalated)
 
     # Again at each interval while unresolved.
     clock.shift(2 * HOUR)
@@ -173,7 +174,7 @@ def test_a_due_reminder_emails_its_assignee_once(clock, open_ticket, alice):
     clock.shift(HOUR)
     deadlines_sweep()
     deadlines_sweep()
-    (message,) = emails("agent_reminder")
+    (message,) = delivered("agent_reminder")
     assert message.to_email == "alice@example.com" and "Call back" in message.body
     reminder.refresh_from_db()
     assert reminder.reminded_at == NOW + HOUR and reminder.remind_at is None

@@ -24,7 +24,7 @@ from feedback.services import (
     ticket_wait,
 )
 
-from .conftest import HOUR, NOW, emails
+from .conftest import HOUR, NOW, delivered, emails
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,9 @@ def test_a_new_ticket_gets_its_deadlines_and_one_acknowledgment(clock, open_tick
     (ack,) = emails("ticket_ack")
     assert ack.key == f"ticket:{ticket.pk}:ack"
     assert ack.delivery == Delivery.PENDING and ack.automatic
+    assert ack.body == "" and ack.context["resolve_by"] == "2026-11-26T09:00:00+00:00"  # written out at delivery
+    (ack,) = delivered("ticket_ack")
+    assert ack.delivery == Delivery.SENT
     assert ticket.reference in ack.subject
     # The expected date, in the customer's time zone and language.
     assert "Thursday, November 26, 2026, 09:00 (UTC)" in ack.body
@@ -84,7 +87,7 @@ def test_a_matching_policy_wins_over_the_default_and_the_first_match_wins(clock,
 
 def test_the_acknowledgment_speaks_the_customers_language(clock, open_ticket):
     open_ticket(language="da")
-    (ack,) = emails("ticket_ack")
+    (ack,) = delivered("ticket_ack")
     assert ack.language == "da"
     assert "Tak fordi du skrev til os" in ack.body
     assert "torsdag 26. november 2026 kl. 09:00 (UTC)" in ack.body
@@ -97,7 +100,7 @@ def test_outside_business_hours_the_acknowledgment_says_when_the_team_is_back(
     default_policy.save()
     clock.move_to(NOW + timedelta(days=5, hours=10))  # Saturday 28 November, 19:00 UTC
     open_ticket()
-    (ack,) = emails("ticket_ack")
+    (ack,) = delivered("ticket_ack")
     assert "we are back on Monday, November 30, 2026, 08:00 (UTC)" in ack.body
 
 
@@ -105,7 +108,7 @@ def test_inside_business_hours_the_acknowledgment_does_not(clock, open_ticket, d
     default_policy.calendar = office_calendar
     default_policy.save()
     open_ticket()  # Monday 10:00 in Copenhagen
-    (ack,) = emails("ticket_ack")
+    (ack,) = delivered("ticket_ack")
     assert "back on" not in ack.body
 
 
@@ -170,7 +173,7 @@ def test_waiting_on_the_customer_pauses_and_their_reply_resumes_with_a_new_date(
     assert ticket.status == TicketStatus.OPEN
     assert ticket.resolve_by == NOW + timedelta(days=5)  # the two days waited are added
     assert ticket.promised_by == NOW + timedelta(days=3)  # the first date stays on record
-    (moved,) = emails("ticket_date_changed")
+    (moved,) = delivered("ticket_date_changed")
     assert moved.key == f"ticket:{ticket.pk}:date:1"
     assert "Saturday, November 28, 2026, 09:00 (UTC)" in moved.body
 
@@ -183,7 +186,7 @@ def test_raising_the_priority_moves_the_date_and_tells_the_customer(clock, open_
     assert ticket.policy.name == "Urgent"
     # 1 h of the 3 days was used; urgent allows 4 h: 3 h are left.
     assert ticket.resolve_by == NOW + 4 * HOUR
-    (moved,) = emails("ticket_date_changed")
+    (moved,) = delivered("ticket_date_changed")
     assert ticket.reference in moved.subject
 
 
@@ -206,7 +209,7 @@ def test_resolving_records_the_times_and_tells_the_customer(clock, open_ticket, 
     assert ticket.resolution_seconds == 7200 and ticket.promise_kept is True
     assert ticket.close_at == NOW + 2 * HOUR + timedelta(days=7)
     assert ticket.sla_due_at is None and ticket.next_deadline_at is None
-    (resolved,) = emails("ticket_resolved")
+    (resolved,) = delivered("ticket_resolved")
     assert "A new parcel is on its way." in resolved.body and resolved.key == f"ticket:{ticket.pk}:resolved:1"
 
 

@@ -278,10 +278,6 @@ class TicketQuerySet(models.QuerySet):
     def close_due(self, now: datetime) -> "TicketQuerySet":
         return self.filter(close_at__lte=now)
 
-    def queue_order(self) -> "TicketQuerySet":
-        """The staff queue: the nearest deadline first, tickets without one last."""
-        return self.order_by(F("next_deadline_at").asc(nulls_last=True), "-id")
-
 
 class Ticket(models.Model):
     customer = models.ForeignKey(

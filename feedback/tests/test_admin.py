@@ -39,15 +39,17 @@ def test_the_roles_hold_the_ticket_permissions():
     assert {"change_slapolicy", "change_cannedreply", "view_service_metrics", "change_message"} <= manager
 
 
-def test_the_queue_shows_active_tickets_nearest_deadline_first(clock, open_ticket, agent_client):
-    later = open_ticket(email="later@example.com", priority="low")
+def test_the_queue_shows_active_tickets_nearest_deadline_first(clock, open_ticket, agent_client, agent):
     sooner = open_ticket(email="sooner@example.com", priority="urgent")
+    later = open_ticket(email="later@example.com", priority="low")  # a higher id, a later deadline
+    ticket_reply(ticket=sooner, text="On it", author=agent)
+    ticket_reply(ticket=later, text="On it", author=agent)
     done = open_ticket(email="done@example.com")
     Ticket.objects.filter(pk=done.pk).update(status=TicketStatus.CLOSED)
     html = agent_client.get("/admin/feedback/ticket/").content.decode()
     assert html.index(sooner.reference) < html.index(later.reference)
     assert done.reference not in html
-    assert 'class="sla sla-soon"' in html  # the first answer is due within the hour
+    assert 'class="sla sla-ok"' in html  # both answered; resolution due in 4 h and 7 days
     assert done.reference in agent_client.get("/admin/feedback/ticket/?status=all").content.decode()
 
 

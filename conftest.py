@@ -41,6 +41,16 @@ def _aggregate_state(request, django_db_blocker):
             )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache():
+    """Each test sees the policies of its own database (a process keeps them for a while)."""
+    from feedback.services.sla import forget_policies
+
+    forget_policies()
+    yield
+    forget_policies()
+
+
 def _staff(username: str, group: str | None) -> User:
     user = User.objects.create_user(username=username, password="correct horse battery", is_staff=True)
     if group:

@@ -1,16 +1,16 @@
-"""make bench [BENCH="dataset metrics admin api import tickets"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets support"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django
 
-SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets"]
+SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, metrics, tickets
+    from . import admin_list, api_orders, dataset, imports, metrics, support, tickets
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES)
@@ -29,6 +29,7 @@ def main(argv: list[str]) -> int:
         "api": api_orders.run,
         "import": imports.run,
         "tickets": tickets.run,
+        "support": support.run,
     }
     for name in chosen:
         if name in runners:

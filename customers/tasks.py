@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .metrics import fold_pending
-from .outbox import DELIVERY_CHUNK, message_deliver
+from .outbox import DELIVERY_CHUNK, messages_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -57,5 +57,4 @@ def deliver_messages(message_ids: list[int]) -> None:
         for start in range(0, len(message_ids), DELIVERY_CHUNK):
             deliver_messages.apply_async((message_ids[start : start + DELIVERY_CHUNK],))
         return
-    for message_id in message_ids:
-        message_deliver(message_id)
+    messages_deliver(message_ids)

@@ -15,3 +15,13 @@ class FeedbackConfig(AppConfig):
         from .services.inbound import on_anymail_inbound
 
         inbound.connect(on_anymail_inbound, dispatch_uid="feedback-inbound-email")
+
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import BusinessCalendar, BusinessHours, Holiday, SlaPolicy
+        from .services.sla import forget_policies
+
+        # A policy or calendar changed in this process: the next ticket reads them anew.
+        for model in (SlaPolicy, BusinessCalendar, BusinessHours, Holiday):
+            for signal in (post_save, post_delete):
+                signal.connect(forget_policies, sender=model, dispatch_uid=f"forget-policies-{model.__name__}-{signal}")

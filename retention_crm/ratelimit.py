@@ -1,19 +1,40 @@
-"""Fixed-window rate limits kept in the cache (Redis in production).
+"""Fixed-window rate limits kept in Redis (the cache's own store when there is no Redis,
+as under `make run`).
 
 Written here rather than taken from django-ratelimit: that library lets a Redis
 connection error through as a 500, and the public form must keep working when Redis is
-down. Here an unreachable cache lets the request through and says so in the log (fail
+down. Here an unreachable store lets the request through and says so in the log (fail
 open): losing the limit for a while is better than losing the complaint.
 """
 
 import hashlib
 import logging
 import time
+from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    # Short timeouts: a Redis that is down or stuck costs a request well under a second.
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+def _count(key: str, window_seconds: int) -> int:
+    """Add one hit to `key` and return the hits so far, the key expiring with its window."""
+    if settings.REDIS_URL:
+        pipeline = _redis(settings.REDIS_URL).pipeline(transaction=False)
+        pipeline.incr(key)
+        pipeline.expire(key, window_seconds + 60, nx=True)
+        count, _expiry_set = pipeline.execute()  # one round trip
+        return count
+    cache.add(key, 0, timeout=window_seconds + 60)
+    return cache.incr(key)
 
 
 def allow(scope: str, subject: str, *, limit: int, window_seconds: int = 3600) -> bool:
@@ -21,13 +42,11 @@ def allow(scope: str, subject: str, *, limit: int, window_seconds: int = 3600) -
     most `limit` hits fell in the current window."""
     window = int(time.time() // window_seconds)
     digest = hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:32]
-    key = f"ratelimit:{scope}:{digest}:{window}"
     try:
-        cache.add(key, 0, timeout=window_seconds + 60)
-        count = cache.incr(key)
-    except Exception as exc:  # any cache failure: fail open
+        count = _count(f"ratelimit:{scope}:{digest}:{window}", window_seconds)
+    except Exception as exc:  # any store failure: fail open
         logger.warning(
-            "Rate limit %s not checked: the cache is unreachable (%s); letting the request through.", scope, exc
+            "Rate limit %s not checked: the store is unreachable (%s); letting the request through.", scope, exc
         )
         return True
     return count <= limit

@@ -6,12 +6,32 @@ These functions only change the ticket object in memory; the services that call 
 save it in their own transaction.
 """
 
+import time
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .. import business_time
 from ..models import SlaPolicy, Ticket
+
+# Policies are read on every new ticket and change a few times a year: each process
+# keeps them this many seconds (a change made in the admin is also seen at once by the
+# process that made it).
+POLICY_CACHE_SECONDS = 30
+_policies: tuple[float, list[SlaPolicy]] | None = None
+
+
+def policies_in_order() -> list[SlaPolicy]:
+    global _policies
+    now = time.monotonic()
+    if _policies is None or now - _policies[0] > POLICY_CACHE_SECONDS:
+        _policies = (now, list(SlaPolicy.objects.select_related("calendar").order_by("is_default", "position", "id")))
+    return _policies[1]
+
+
+def forget_policies(**kwargs) -> None:
+    global _policies
+    _policies = None
 
 
 def policy_for(*, kind: str, priority: str, tier: str | None = None) -> SlaPolicy:
@@ -20,7 +40,7 @@ def policy_for(*, kind: str, priority: str, tier: str | None = None) -> SlaPolic
     `tier` is the hook for loyalty tiers (issue #5): callers pass the customer's tier
     once it exists, and policies will be able to require one.
     """
-    policies = SlaPolicy.objects.select_related("calendar").order_by("is_default", "position", "id")
+    policies = policies_in_order()
     default = None
     for policy in policies:
         if policy.is_default:

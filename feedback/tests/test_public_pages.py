@@ -110,12 +110,8 @@ def test_a_burst_of_posts_from_one_ip_gets_429(client, settings):
     assert statuses == [302, 302, 302, 429, 429]
 
 
-def test_with_the_cache_down_the_form_still_works_and_says_so(client, monkeypatch, caplog):
-    def down(*args, **kwargs):
-        raise ConnectionError("Redis is down")
-
-    monkeypatch.setattr(cache, "add", down)
-    monkeypatch.setattr(cache, "incr", down)
+def test_with_redis_unreachable_the_form_still_works_and_says_so(client, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/1"  # nothing listens there
     assert client.post("/support/", GOOD).status_code == 302
     assert Ticket.objects.count() == 1
     assert "letting the request through" in caplog.text

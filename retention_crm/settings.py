@@ -123,8 +123,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
     # SQLite serves the web server, a worker and beat at once: wait for the lock instead
-    # of failing with "database is locked".
+    # of failing with "database is locked". Transactions take the write lock when they
+    # begin (IMMEDIATE): a transaction that read first and then wanted to write while
+    # another process wrote would fail at once instead of waiting.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -202,7 +205,13 @@ ADMIN_IMPORT_MAX_BYTES = env.int("ADMIN_IMPORT_MAX_BYTES", default=50 * 1024 * 1
 
 # --- Email ---------------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    # The embedded default: one file per email under var/mail/. (Set here rather than as
+    # a filemail:// URL, whose parsing drops the leading slash of an absolute path.)
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Customer care <care@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before a mail server that does not answer is given up on (the attempt is

@@ -98,6 +98,33 @@ def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
             timeout=60,
         )
         wait_for(lambda: "purge_import_uploads" in output() and "succeeded" in output(), 60, "the task to run")
+
+        # The ticket flow on the embedded default: the form's complaint is acknowledged
+        # by the worker, into var/mail/ (the demo tickets' acknowledgments are there too).
+        assert "C-0000" in opener.open(f"{base}/admin/feedback/ticket/", timeout=10).read().decode()
+        form = opener.open(f"{base}/support/", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        complaint = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "name": "Ann Archer",
+                "email": "ann.archer@example.net",
+                "kind": "complaint",
+                "message": "The kettle leaks.",
+                "website": "",
+            }
+        ).encode()
+        request = urllib.request.Request(f"{base}/support/", data=complaint, headers={"Referer": f"{base}/support/"})
+        assert "C-0000" in opener.open(request, timeout=10).read().decode()  # the thanks page and its reference
+
+        def acknowledged():
+            for path in (tmp_path / "var" / "mail").glob("*"):
+                text = path.read_text(errors="replace")
+                if "ann.archer@example.net" in text and "X-CRM-Kind: ticket_ack" in text:
+                    return True
+            return False
+
+        wait_for(acknowledged, 60, "the acknowledgment in var/mail/")
     finally:
         os.killpg(honcho.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         try:

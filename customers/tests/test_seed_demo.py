@@ -22,15 +22,21 @@ def seed(*extra):
 
 
 def fingerprint():
+    from feedback.models import Ticket
+
     return (
         list(Customer.objects.order_by("external_id").values_list("external_id", "email", "locale", "first_seen")),
         list(Order.objects.order_by("external_id").values_list("external_id", "placed_at", "total", "status")),
+        list(Ticket.objects.order_by("id").values_list("customer__external_id", "kind", "priority", "description")),
     )
 
 
 def test_the_same_seed_gives_the_same_data():
     seed("--seed", "7")
     first = fingerprint()
+    from feedback.models import Ticket
+
+    Ticket.objects.all().delete()
     Order.objects.all().delete()
     Customer.objects.all().delete()
     from customers.models import Product
@@ -71,3 +77,13 @@ def test_the_demo_login_is_refused_outside_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG only"):
         seed("--with-login")
+
+
+def test_the_demo_has_tickets_in_the_customers_languages():
+    from feedback.models import Ticket
+
+    seed()
+    tickets = Ticket.objects.select_related("customer")
+    assert tickets.count() == 40
+    assert all(ticket.language == ticket.customer.locale for ticket in tickets)
+    assert tickets.values("kind").distinct().count() >= 3

@@ -128,11 +128,17 @@ class Command(BaseCommand):
         if Order.objects.filter(external_id__startswith="DEMO-").exists():
             raise CommandError(_("Demo orders exist already; load into an empty database."))
         until = options["until"] or timezone.localdate()
+        rng = random.Random(options["seed"])
         with transaction.atomic():
-            counts = self.load(random.Random(options["seed"]), options["customers"], until)
+            counts = self.load(rng, options["customers"], until)
+            # The demo is the whole product: tickets too (their app's own demo data).
+            from feedback.demo import seed_tickets
+
+            tickets = seed_tickets(rng, until)
         self.stdout.write(
             _("Demo data loaded: %(customers)d customers, %(orders)d orders, %(products)d products.") % counts
         )
+        self.stdout.write(_("Demo tickets: %(tickets)d.") % {"tickets": tickets})
 
     def ensure_login(self) -> None:
         if not settings.DEBUG:

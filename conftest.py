@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from customers.models import AggregateState
@@ -72,6 +73,20 @@ def manager(db) -> User:
 def outsider(db) -> User:
     """Staff without a role: logs in, may see nothing."""
     return _staff("outsider", None)
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
 
 
 @pytest.fixture

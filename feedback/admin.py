@@ -473,21 +473,18 @@ class TicketAdmin(FastListMixin, admin.ModelAdmin):
             _("Priority changed on %(count)d ticket(s)."),
         )
 
-    @admin.action(description=_("Priority: urgent"), permissions=["change"])
-    def make_urgent(self, request, queryset):
-        self._priority(request, queryset, Priority.URGENT)
+    def _priority_action(priority: str, label):
+        @admin.action(description=label, permissions=["change"])
+        def action(self, request, queryset):
+            self._priority(request, queryset, priority)
 
-    @admin.action(description=_("Priority: high"), permissions=["change"])
-    def make_high(self, request, queryset):
-        self._priority(request, queryset, Priority.HIGH)
+        return action
 
-    @admin.action(description=_("Priority: normal"), permissions=["change"])
-    def make_normal(self, request, queryset):
-        self._priority(request, queryset, Priority.NORMAL)
-
-    @admin.action(description=_("Priority: low"), permissions=["change"])
-    def make_low(self, request, queryset):
-        self._priority(request, queryset, Priority.LOW)
+    make_urgent = _priority_action(Priority.URGENT, _("Priority: urgent"))
+    make_high = _priority_action(Priority.HIGH, _("Priority: high"))
+    make_normal = _priority_action(Priority.NORMAL, _("Priority: normal"))
+    make_low = _priority_action(Priority.LOW, _("Priority: low"))
+    del _priority_action
 
     @admin.action(description=_("Wait on the customer"), permissions=["change"])
     def wait_on_customer(self, request, queryset):

@@ -227,12 +227,11 @@ EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="")
 STAFF_LANGUAGE = env.str("STAFF_LANGUAGE", default="en")
 # django-anymail: sending through an email service (EMAIL_BACKEND=anymail.backends.…)
 # and its inbound webhooks under /inbound/. The webhooks demand HTTP basic auth with
-# ANYMAIL_WEBHOOK_SECRET ("user:password"); unset, a random one nobody knows is used,
-# so an unconfigured webhook accepts nothing.
+# ANYMAIL_WEBHOOK_SECRET ("user:password"); unset or empty, a random one nobody knows is
+# used, so an unconfigured webhook accepts nothing.
 ANYMAIL = {
-    "WEBHOOK_SECRET": env.str(
-        "ANYMAIL_WEBHOOK_SECRET", default=f"{secrets.token_urlsafe(16)}:{secrets.token_urlsafe(32)}"
-    ),
+    "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+    or f"{secrets.token_urlsafe(16)}:{secrets.token_urlsafe(32)}",
 }
 if env.str("EMAIL_BACKEND", default=""):
     EMAIL_BACKEND = env.str("EMAIL_BACKEND")

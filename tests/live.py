@@ -31,6 +31,15 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# What a customer types into /support/ in these tests.
+COMPLAINT = {
+    "name": "Ann Archer",
+    "email": "ann@example.com",
+    "kind": "complaint",
+    "order_reference": "",
+    "message": "The parcel arrived broken.",
+    "website": "",
+}
 BIN = Path(sys.executable).parent
 
 

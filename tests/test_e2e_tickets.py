@@ -11,18 +11,9 @@ from customers.models import Delivery, Entry, Message
 from feedback.models import SlaPolicy, Ticket, TicketStatus
 from feedback.services.emails import format_moment
 
-from .live import Browserless, wait_for
+from .live import COMPLAINT, Browserless, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-COMPLAINT = {
-    "name": "Ann Archer",
-    "email": "ann@example.com",
-    "kind": "complaint",
-    "order_reference": "",
-    "message": "The parcel arrived broken.",
-    "website": "",
-}
 
 
 def test_a_complaint_through_the_form_gets_exactly_one_acknowledgment_within_ten_seconds(stack, sink):

@@ -10,18 +10,9 @@ import pytest
 from customers.models import Delivery, Message
 from feedback.models import Ticket
 
-from .live import Browserless, wait_for
+from .live import COMPLAINT, Browserless, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-COMPLAINT = {
-    "name": "Ann Archer",
-    "email": "ann@example.com",
-    "kind": "complaint",
-    "order_reference": "",
-    "message": "The parcel arrived broken.",
-    "website": "",
-}
 
 
 def test_with_redis_stopped_tickets_are_still_taken_and_acknowledged_once_it_is_back(

@@ -21,20 +21,6 @@ from .helpers import csv_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def agent_client(agent) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
-
-
-@pytest.fixture
-def manager_client(manager) -> Client:
-    client = Client()
-    client.force_login(manager)
-    return client
-
-
 def test_the_roles_are_made_by_the_migration():
     def codenames(group):
         permissions = Group.objects.get(name=group).permissions.filter(content_type__app_label="customers")

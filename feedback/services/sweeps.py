@@ -45,25 +45,28 @@ SLA_FIELDS = [
 ]
 
 
+def _warning_due(ticket: Ticket, deadline: datetime, now: datetime, digests, *, which: str) -> bool:
+    """Whether the warning before `deadline` is due (then the caller marks it given);
+    sent only if the deadline is still ahead: after it, the breach speaks instead."""
+    warn_at = sla.warn_at(deadline, ticket)
+    if warn_at is not None and warn_at > now:
+        return False
+    if warn_at is not None and now < deadline:
+        digests.warn(ticket, which=which, deadline=deadline)
+    return True
+
+
 def _act_on_deadlines(ticket: Ticket, now: datetime, digests: emails.StaffDigests, to_customers: list) -> None:
     """What is due for one ticket: warnings before deadlines, and at a missed
     resolution date the follow-up with a new date and the escalation."""
     if ticket.first_responded_at is None and ticket.acknowledge_by is not None:
         if not ticket.response_warned:
-            warn_at = sla.warn_at(ticket.acknowledge_by, ticket)
-            if warn_at is None or warn_at <= now:
-                ticket.response_warned = True
-                if warn_at is not None and now < ticket.acknowledge_by:
-                    digests.warn(ticket, which="response", deadline=ticket.acknowledge_by)
+            ticket.response_warned = _warning_due(ticket, ticket.acknowledge_by, now, digests, which="response")
         if not ticket.first_response_breached and ticket.acknowledge_by <= now:
             ticket.first_response_breached = True
     if ticket.resolve_by is not None:
         if not ticket.resolution_warned:
-            warn_at = sla.warn_at(ticket.resolve_by, ticket)
-            if warn_at is None or warn_at <= now:
-                ticket.resolution_warned = True
-                if warn_at is not None and now < ticket.resolve_by:
-                    digests.warn(ticket, which="resolution", deadline=ticket.resolve_by)
+            ticket.resolution_warned = _warning_due(ticket, ticket.resolve_by, now, digests, which="resolution")
         if ticket.resolve_by <= now:
             # Missed. One follow-up per missed date, dated from now: a sweep that was
             # down for days sends one, not one per interval it slept through.

@@ -22,7 +22,6 @@ from customers.services import customer_for_contact, interaction_log
 from retention_crm.errors import Conflict
 
 from ..models import (
-    ACTIVE_STATUSES,
     Priority,
     Team,
     Ticket,
@@ -480,22 +479,3 @@ def ticket_message_receive(
 
 def tickets_for_customer(customer: Customer):
     return Ticket.objects.filter(customer=customer).order_by("-created_at")
-
-
-__all__ = [
-    "ACTIVE_STATUSES",
-    "ReplyAfter",
-    "TransitionError",
-    "can_change_status",
-    "ticket_assign",
-    "ticket_classify",
-    "ticket_close",
-    "ticket_message_receive",
-    "ticket_note_add",
-    "ticket_open",
-    "ticket_open_again",
-    "ticket_reply",
-    "ticket_resolve",
-    "ticket_status_change",
-    "ticket_wait",
-]

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client
 
 from customers.models import Delivery, Entry, Message
 from feedback.models import Reminder, SlaPolicy, Ticket, TicketStatus
@@ -15,20 +14,6 @@ from feedback.services import reminder_create, ticket_reply, ticket_sla_sweep
 from .conftest import HOUR, NOW
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def agent_client(agent) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
-
-
-@pytest.fixture
-def manager_client(manager) -> Client:
-    client = Client()
-    client.force_login(manager)
-    return client
 
 
 def test_the_roles_hold_the_ticket_permissions():

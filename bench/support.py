@@ -258,6 +258,7 @@ def run_latency(report) -> None:
         cookie, token = csrf_pair(port, "/support/")
         fields = complaint(run_id)
         sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
         statuses: dict[int, int] = {}
 
         async def post(number: int, at: float) -> None:
@@ -265,6 +266,7 @@ def run_latency(report) -> None:
             values = {**fields(number), "csrfmiddlewaretoken": token}
             sent[values["email"]] = time.perf_counter()
             status = await _post_form(port, "/support/", urllib.parse.urlencode(values).encode(), cookie)
+            answered[values["email"]] = time.perf_counter()
             statuses[status] = statuses.get(status, 0) + 1
 
         async def open_loop():
@@ -293,6 +295,13 @@ def run_latency(report) -> None:
         f" latency p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s, max {latencies[-1]:.2f} s",
     )
     report.figures["ack_latency_p50_s"] = statistics.median(latencies)
+    posts = sorted(answered[address] - moment for address, moment in sent.items())
+    after = sorted(sink.arrivals[address] - answered[address] for address in sent if address in sink.arrivals)
+    post_p99, after_p99 = posts[int(len(posts) * 0.99)], after[int(len(after) * 0.99)]
+    report.say(
+        f"  of which the POST itself: p50 {statistics.median(posts):.2f} s, p99 {post_p99:.2f} s;"
+        f" from its answer to the SMTP sink: p50 {statistics.median(after):.2f} s, p99 {after_p99:.2f} s"
+    )
     report.say(f"  removed the {_clean(run_id):,} tickets the run made")
 
 

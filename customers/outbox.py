@@ -307,6 +307,9 @@ def _connection():
     connection = getattr(_local, "connection", None)
     if connection is None:
         connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
+        # Opened here, it stays open: a backend whose send_messages opens the connection
+        # itself also closes it afterwards, a new SMTP conversation per email.
+        connection.open()
         _local.connection = connection
     return connection
 
@@ -357,7 +360,7 @@ def _send(email_message: EmailMultiAlternatives) -> None:
         try:
             connection.send_messages([email_message])
             return
-        except smtplib.SMTPServerDisconnected:
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
             # A kept-open connection the server closed meanwhile: open a new one, once.
             _drop_connection()
             if attempt == 2:
@@ -436,6 +439,26 @@ def _deliver(message: Message) -> str:
     return "sent"
 
 
+def save_soon(obj: models.Model) -> None:
+    """Save a new row that writing out an email makes (a personal link, say): during a
+    delivery chunk, together with the chunk's others in one INSERT before it commits;
+    otherwise at once."""
+    pending = getattr(_local, "pending_rows", None)
+    if pending is None:
+        obj.save()
+    else:
+        pending.append(obj)
+
+
+def _save_pending_rows() -> None:
+    rows, _local.pending_rows = _local.pending_rows, None
+    by_model: dict[type, list] = {}
+    for row in rows or ():
+        by_model.setdefault(type(row), []).append(row)
+    for model, objects in by_model.items():
+        model.objects.bulk_create(objects)
+
+
 def messages_deliver(message_ids: list[int]) -> dict[str, int]:
     """Send pending emails (the worker's task): how many were sent, cancelled, put back
     for a retry, or failed; the others were skipped (sent already, or another worker
@@ -455,9 +478,13 @@ def messages_deliver(message_ids: list[int]) -> dict[str, int]:
             .order_by("pk")
         )
         _attach_related(messages)
-        for message in messages:
-            outcome = _deliver(message)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        _local.pending_rows = []
+        try:
+            for message in messages:
+                outcome = _deliver(message)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        finally:
+            _save_pending_rows()
         update_rows(Message, messages, SAVED_ON_DELIVERY)
     outcomes["skipped"] = len(message_ids) - len(messages)
     return outcomes

@@ -22,7 +22,7 @@ from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
 
 from customers.models import Entry, Message
-from customers.outbox import email, email_write, reason_check, render_email, renderer
+from customers.outbox import email, email_write, reason_check, render_email, renderer, save_soon
 
 from .. import business_time
 from ..models import Reminder, Ticket, TicketAccess
@@ -38,10 +38,13 @@ def token_hash(token: str) -> str:
 def ticket_link(ticket: Ticket) -> str:
     """A new personal link to the ticket's page (256 random bits; only the hash is kept)."""
     token = secrets.token_urlsafe(32)
-    TicketAccess.objects.create(
-        ticket=ticket,
-        token_hash=token_hash(token),
-        expires_at=timezone.now() + timedelta(days=settings.TICKET_LINK_DAYS),
+    save_soon(
+        TicketAccess(
+            ticket=ticket,
+            token_hash=token_hash(token),
+            expires_at=timezone.now() + timedelta(days=settings.TICKET_LINK_DAYS),
+            created_at=timezone.now(),
+        )
     )
     return settings.SITE_URL + reverse("support-ticket", args=[token])
 

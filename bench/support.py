@@ -31,6 +31,7 @@ from customers.outbox import email, emails_write
 from feedback.models import Ticket
 
 from .api_orders import free_port, start_gunicorn
+from .loadgen import FORM, post, post_form_load
 from .tickets import _purge_queues
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,52 +84,11 @@ def csrf_pair(port: int, path: str) -> tuple[str, str]:
     return cookie, token
 
 
-async def _post_form(port: int, path: str, body: bytes, cookie: str) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        f"Content-Length: {len(body)}\r\nCookie: csrftoken={cookie}\r\nConnection: close\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    status_line = await reader.readline()
-    await reader.read()
-    writer.close()
-    return int(status_line.split()[1])
-
-
 def form_load(port: int, path: str, make_fields, cookie: str, token: str, *, seconds: float) -> dict:
     """`CONCURRENCY` clients post the form for `seconds`, each post on a new connection."""
-
-    async def run():
-        deadline = time.perf_counter() + seconds
-        latencies, statuses, counter = [], {}, iter(range(10**9))
-
-        async def client():
-            while time.perf_counter() < deadline:
-                fields = {**make_fields(next(counter)), "csrfmiddlewaretoken": token}
-                body = urllib.parse.urlencode(fields).encode()
-                started = time.perf_counter()
-                try:
-                    status = await _post_form(port, path, body, cookie)
-                except OSError:
-                    status = 0
-                latencies.append(time.perf_counter() - started)
-                statuses[status] = statuses.get(status, 0) + 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - started
-        latencies.sort()
-        ok = statuses.get(302, 0)
-        return {
-            "requests_per_second": ok / elapsed,
-            "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-            "statuses": statuses,
-        }
-
-    return asyncio.run(run())
+    return post_form_load(
+        "127.0.0.1", port, path, make_fields, cookie=cookie, token=token, concurrency=CONCURRENCY, seconds=seconds
+    )
 
 
 def complaint(run_id: str):
@@ -261,18 +221,25 @@ def run_latency(report) -> None:
         answered: dict[str, float] = {}
         statuses: dict[int, int] = {}
 
-        async def post(number: int, at: float) -> None:
+        async def post_at(number: int, at: float) -> None:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             values = {**fields(number), "csrfmiddlewaretoken": token}
             sent[values["email"]] = time.perf_counter()
-            status = await _post_form(port, "/support/", urllib.parse.urlencode(values).encode(), cookie)
+            status = await post(
+                "127.0.0.1",
+                port,
+                "/support/",
+                urllib.parse.urlencode(values).encode(),
+                {"Cookie": f"csrftoken={cookie}"},
+                FORM,
+            )
             answered[values["email"]] = time.perf_counter()
             statuses[status] = statuses.get(status, 0) + 1
 
         async def open_loop():
             start = time.perf_counter() + 0.5
             total = RATE * LATENCY_SECONDS
-            await asyncio.gather(*(post(number, start + number / RATE) for number in range(total)))
+            await asyncio.gather(*(post_at(number, start + number / RATE) for number in range(total)))
 
         asyncio.run(open_loop())
         deadline = time.monotonic() + 120

@@ -270,8 +270,8 @@ class OrderForm(forms.ModelForm):
 
 
 class CustomerOfOrderFilter(admin.SimpleListFilter):
-    """Lets the customer page link to "all orders of this customer" without a dropdown
-    of a million customers."""
+    """Lets the customer page link to "all orders (or the whole timeline) of this
+    customer" without a dropdown of a million customers."""
 
     title = _("customer")
     parameter_name = "customer__id__exact"
@@ -379,7 +379,7 @@ class MessageAdmin(FastListMixin, admin.ModelAdmin):
 
     list_display = ("occurred_at", "entry", "kind", "customer_link", "ticket_link", "subject", "to_email", "delivery")
     list_select_related = ("customer", "ticket")
-    list_filter = (MessageCustomerFilter, "delivery", "entry", "channel")
+    list_filter = (CustomerOfOrderFilter, "delivery", "entry", "channel")
     search_fields = ("=to_email", "=key")
     search_help_text = _("An exact email address or message key.")
     ordering = ("-occurred_at", "-id")

@@ -107,10 +107,18 @@ def _address(value: str) -> str:
     return parseaddr(value)[1]
 
 
+def sender_address() -> str:
+    """The bare address of DEFAULT_FROM_EMAIL, as stored on outgoing rows."""
+    return _address(settings.DEFAULT_FROM_EMAIL)
+
+
+def message_id_domain() -> str:
+    return settings.EMAIL_MESSAGE_ID_DOMAIN or urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
 def new_message_id() -> str:
     """A Message-ID nobody can guess: replies that quote it are threaded by it."""
-    domain = settings.EMAIL_MESSAGE_ID_DOMAIN or urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{uuid.uuid4().hex}@{message_id_domain()}>"
 
 
 def email(
@@ -140,7 +148,7 @@ def email(
         channel="email",
         author=author,
         automatic=automatic,
-        from_email=_address(settings.DEFAULT_FROM_EMAIL),
+        from_email=sender_address(),
         to_email=to_email.strip().lower(),
         subject=rendered.subject if rendered else "",
         body=rendered.text if rendered else "",

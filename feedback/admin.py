@@ -186,13 +186,26 @@ class TicketChangeForm(StaffReplyMixin, forms.ModelForm):
         status = cleaned.get("status")
         if status and status != self.instance.status and not services.can_change_status(self.instance, status):
             self.add_error("status", _("This ticket cannot move to that status."))
+        _check_order(self, self.instance.customer_id)
         return cleaned
+
+
+def _check_order(form: forms.Form, customer_id: int | None) -> None:
+    order = form.cleaned_data.get("order")
+    if order is not None and customer_id is not None and order.customer_id != customer_id:
+        form.add_error("order", _("This order belongs to another customer."))
 
 
 class TicketAddForm(forms.ModelForm):
     class Meta:
         model = Ticket
         fields = ("customer", "kind", "channel", "priority", "subject", "description", "assignee", "team", "order")
+
+    def clean(self):
+        cleaned = super().clean()
+        customer = cleaned.get("customer")
+        _check_order(self, customer.pk if customer else None)
+        return cleaned
 
 
 @admin.register(Ticket)
@@ -400,18 +413,19 @@ class TicketAdmin(FastListMixin, admin.ModelAdmin):
                 services.ticket_assign(ticket=ticket, assignee=obj.assignee, team=obj.team)
             obj.pk = ticket.pk
             return
-        data, initial = form.cleaned_data, form.initial
+        data = form.cleaned_data
         ticket = Ticket.objects.get(pk=obj.pk)
         if "assignee" in form.changed_data or "team" in form.changed_data:
             services.ticket_assign(ticket=ticket, assignee=data["assignee"], team=data["team"], keep_team=False)
         if "kind" in form.changed_data or "priority" in form.changed_data:
             services.ticket_classify(ticket=ticket, kind=data["kind"], priority=data["priority"])
         if "order" in form.changed_data:
-            Ticket.objects.filter(pk=ticket.pk).update(order=data["order"])
+            services.ticket_order_set(ticket=ticket, order=data["order"])
         text = (data.get("reply_text") or "").strip()
         if text:
             self._add_to_conversation(request, ticket, form, text)
-        if data["status"] != initial.get("status") and "status" in form.changed_data:
+        if "status" in form.changed_data:
+            # A reply may have moved the status already (wait, resolve).
             current = Ticket.objects.get(pk=ticket.pk)
             if current.status != data["status"]:
                 services.ticket_status_change(ticket=current, status=data["status"])

@@ -25,7 +25,7 @@ from customers.models import Entry, Message
 from customers.outbox import email, email_write, reason_check, render_email, renderer, save_soon
 
 from .. import business_time
-from ..models import Reminder, Ticket, TicketAccess
+from ..models import Reminder, Team, Ticket, TicketAccess
 
 MANAGER_GROUP = "Support manager"
 CUSTOMER_KINDS = ("ticket_ack", "ticket_date_changed", "ticket_follow_up", "ticket_resolved")
@@ -213,32 +213,37 @@ def managers() -> list:
     )
 
 
-def responsible(ticket: Ticket, managers_: list) -> list[tuple[str, str]]:
-    """Who looks after the ticket, as (recipient id, address): the assignee; else the
-    team's address or members; else the managers."""
-    if ticket.assignee_id and ticket.assignee.email and ticket.assignee.is_active:
-        return [(f"user:{ticket.assignee_id}", ticket.assignee.email)]
-    if ticket.team_id:
-        if ticket.team.email:
-            return [(f"team:{ticket.team_id}", ticket.team.email)]
-        members = ticket.team.members.filter(is_active=True).exclude(email="").order_by("pk")
-        if members:
-            return [(f"user:{user.pk}", user.email) for user in members]
-    return [(f"user:{user.pk}", user.email) for user in managers_]
-
-
 class StaffDigests:
     """What a sweep tells staff, gathered per recipient and written as one email each:
     warnings before deadlines, and escalations after missed ones."""
 
     def __init__(self):
         self._managers = None
+        self._members: dict[int, list] = {}  # team id -> members, read once per batch
         self._items: dict[tuple[str, str, str], list[dict]] = defaultdict(list)  # (kind, id, address) -> items
 
     def managers(self) -> list:
         if self._managers is None:
             self._managers = managers()
         return self._managers
+
+    def members(self, team: Team) -> list:
+        if team.pk not in self._members:
+            self._members[team.pk] = list(team.members.filter(is_active=True).exclude(email="").order_by("pk"))
+        return self._members[team.pk]
+
+    def responsible(self, ticket) -> list[tuple[str, str]]:
+        """Who looks after the ticket, as (recipient id, address): the assignee; else the
+        team's address or members; else the managers."""
+        if ticket.assignee_id and ticket.assignee.email and ticket.assignee.is_active:
+            return [(f"user:{ticket.assignee_id}", ticket.assignee.email)]
+        if ticket.team_id:
+            if ticket.team.email:
+                return [(f"team:{ticket.team_id}", ticket.team.email)]
+            members = self.members(ticket.team)
+            if members:
+                return [(f"user:{user.pk}", user.email) for user in members]
+        return [(f"user:{user.pk}", user.email) for user in self.managers()]
 
     def _add(self, kind: str, recipients, ticket: Ticket, **values) -> None:
         seen = set()
@@ -252,7 +257,7 @@ class StaffDigests:
         """Before a breach: `which` is "response" (first answer) or "resolution"."""
         self._add(
             "sla_warning",
-            responsible(ticket, self.managers()),
+            self.responsible(ticket),
             ticket,
             which=which,
             deadline=_iso(deadline),
@@ -261,7 +266,7 @@ class StaffDigests:
 
     def escalate(self, ticket: Ticket) -> None:
         """After a missed resolution date: the assignee and every manager."""
-        recipients = responsible(ticket, self.managers()) if ticket.assignee_id else []
+        recipients = self.responsible(ticket) if ticket.assignee_id else []
         recipients += [(f"user:{user.pk}", user.email) for user in self.managers()]
         self._add(
             "ticket_escalated",

@@ -11,13 +11,12 @@ follow-ups) and the staff digests, whatever its size.
 
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from customers.outbox import _address, emails_write, queue_delivery
+from customers.outbox import emails_write, message_id_domain, queue_delivery, sender_address
 
 from ..models import ACTIVE_STATUSES, Team
 from . import emails
@@ -131,10 +130,10 @@ def act_in_sql(moment: datetime, batch: int) -> int:
                 "now": moment,
                 "batch": batch,
                 "active": [str(status) for status in ACTIVE_STATUSES],
-                "sender": _address(settings.DEFAULT_FROM_EMAIL),
+                "sender": sender_address(),
                 "cap": settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR,
                 "requeue": timedelta(seconds=settings.OUTBOX_REQUEUE_AFTER_SECONDS),
-                "domain": settings.EMAIL_MESSAGE_ID_DOMAIN or urlsplit(settings.SITE_URL).hostname or "localhost",
+                "domain": message_id_domain(),
             },
         )
         rows = cursor.fetchall()

@@ -7,7 +7,6 @@ customer's emails as outbox rows in that same transaction.
 """
 
 import hashlib
-import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,8 +30,6 @@ from ..models import (
 )
 from . import emails, sla
 
-logger = logging.getLogger(__name__)
-
 # Which status may follow which. Reopening is resolved -> open; a closed ticket is
 # final (a customer who writes again gets a new ticket).
 TRANSITIONS: dict[str, set[str]] = {
@@ -41,15 +38,6 @@ TRANSITIONS: dict[str, set[str]] = {
     TicketStatus.WAITING: {TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED},
     TicketStatus.RESOLVED: {TicketStatus.OPEN, TicketStatus.CLOSED},
     TicketStatus.CLOSED: set(),
-}
-
-CHANNEL_OF_TICKET = {
-    TicketChannel.WEB_FORM: Channel.WEB,
-    TicketChannel.EMAIL: Channel.EMAIL,
-    TicketChannel.PHONE: Channel.PHONE,
-    TicketChannel.CHAT: Channel.CHAT,
-    TicketChannel.SOCIAL: Channel.SOCIAL,
-    TicketChannel.API: Channel.API,
 }
 
 # Emails that lose their reason when a ticket is resolved or closed: cancelled in the
@@ -80,10 +68,6 @@ def _locked(ticket: Ticket) -> Ticket:
         .select_related("customer", "policy__calendar", "assignee", "team")
         .get(pk=ticket.pk)
     )
-
-
-def _save(ticket: Ticket) -> None:
-    ticket.save()
 
 
 def _order_for(customer: Customer, reference: str) -> Order | None:
@@ -166,7 +150,7 @@ def ticket_open(
             customer=customer,
             ticket=ticket,
             entry=Entry.INBOUND,
-            channel=CHANNEL_OF_TICKET[channel],
+            channel=Channel(channel),  # a ticket's channels are timeline channels, same values
             author=author,
             from_email=customer.email or "",
             subject=ticket.subject,
@@ -223,8 +207,9 @@ def ticket_reply(
         ticket = _locked(ticket)
         if ticket.status == TicketStatus.CLOSED:
             raise TransitionError(_("This ticket is closed; open a new one to write to the customer."))
-        if key and Message.objects.filter(key=key).exists():
-            return Message.objects.get(key=key)
+        earlier = Message.objects.filter(key=key).first() if key else None
+        if earlier is not None:
+            return earlier  # the same form sent twice
         if not ticket.customer.email:
             raise ValidationError({"text": _("This customer has no email address; log a call instead.")})
         _record_first_response(ticket, now)
@@ -236,11 +221,9 @@ def ticket_reply(
                 _check_transition(ticket, TicketStatus.WAITING)
                 ticket.status = TicketStatus.WAITING
                 sla.pause(ticket, now)
-            elif ticket.status == TicketStatus.RESOLVED:
-                pass  # a word after resolving does not reopen
             sla.schedule(ticket)
             message = emails.send_reply(ticket, text=text, author=author, key=key)
-        _save(ticket)
+        ticket.save()
     return message
 
 
@@ -256,7 +239,7 @@ def ticket_note_add(*, ticket: Ticket, text: str, author, entry: str = Entry.NOT
         if entry in (Entry.CALL, Entry.MEETING) and ticket.is_active:
             _record_first_response(ticket, now)
             sla.schedule(ticket)
-            _save(ticket)
+            ticket.save()
     return message
 
 
@@ -271,7 +254,20 @@ def ticket_assign(*, ticket: Ticket, assignee=None, team: Team | None = None, ke
             ticket.team = team
         if assignee is not None and ticket.status == TicketStatus.NEW:
             ticket.status = TicketStatus.OPEN
-        _save(ticket)
+        ticket.save()
+    return ticket
+
+
+def ticket_order_set(*, ticket: Ticket, order: Order | None) -> Ticket:
+    """Link the ticket to one of its customer's orders (or to none)."""
+    if order is not None and order.customer_id != ticket.customer_id:
+        raise ValidationError({"order": _("This order belongs to another customer.")})
+    with transaction.atomic():
+        ticket = _locked(ticket)
+        ticket.order = order
+        if order is not None:
+            ticket.order_reference = order.external_id
+        ticket.save()
     return ticket
 
 
@@ -294,7 +290,7 @@ def ticket_classify(*, ticket: Ticket, kind: str | None = None, priority: str | 
                 _tell_if_date_moved(ticket)
         else:
             ticket.policy = sla.policy_for(kind=ticket.kind, priority=ticket.priority)
-        _save(ticket)
+        ticket.save()
     return ticket
 
 
@@ -330,7 +326,7 @@ def ticket_resolve(*, ticket: Ticket, text: str = "", tell_customer: bool = True
     with transaction.atomic():
         ticket = _locked(ticket)
         _resolve(ticket, now, text=text, tell=tell_customer)
-        _save(ticket)
+        ticket.save()
     return ticket
 
 
@@ -351,7 +347,7 @@ def ticket_close(*, ticket: Ticket) -> Ticket:
     with transaction.atomic():
         ticket = _locked(ticket)
         _close(ticket, timezone.now())
-        _save(ticket)
+        ticket.save()
     return ticket
 
 
@@ -373,7 +369,7 @@ def ticket_wait(*, ticket: Ticket) -> Ticket:
         _check_transition(ticket, TicketStatus.WAITING)
         ticket.status = TicketStatus.WAITING
         sla.pause(ticket, now)
-        _save(ticket)
+        ticket.save()
     return ticket
 
 
@@ -396,7 +392,7 @@ def ticket_open_again(*, ticket: Ticket) -> Ticket:
         else:
             _check_transition(ticket, TicketStatus.OPEN)
             ticket.status = TicketStatus.OPEN
-        _save(ticket)
+        ticket.save()
     return ticket
 
 
@@ -473,9 +469,5 @@ def ticket_message_receive(
             _resume(ticket, now)
         elif ticket.status == TicketStatus.RESOLVED:
             _reopen(ticket, now)
-        _save(ticket)
+        ticket.save()
     return ticket, message
-
-
-def tickets_for_customer(customer: Customer):
-    return Ticket.objects.filter(customer=customer).order_by("-created_at")

@@ -236,3 +236,14 @@ def test_staff_log_a_call_on_the_timeline(open_ticket, agent_client):
     )
     assert response.status_code == 302
     assert Message.objects.filter(entry=Entry.CALL, body="Offered a voucher", customer=ticket.customer).exists()
+
+
+def test_the_ticket_page_refuses_another_customers_order(open_ticket, agent_client):
+    from customers.tests.factories import OrderFactory
+
+    ticket = open_ticket()
+    other = OrderFactory(external_id="ELSE-9")
+    response = agent_client.post(f"/admin/feedback/ticket/{ticket.pk}/change/", change_form(ticket, order=other.pk))
+    assert response.status_code == 200 and "This order belongs to another customer." in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.order is None

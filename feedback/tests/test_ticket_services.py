@@ -311,3 +311,16 @@ def test_a_closed_ticket_takes_no_reply(open_ticket, agent):
         ticket_wait(ticket=ticket)
     with pytest.raises(TransitionError):
         ticket_open_again(ticket=ticket)
+
+
+def test_a_ticket_is_linked_only_to_its_customers_orders(open_ticket):
+    from feedback.services import ticket_order_set
+
+    ticket = open_ticket()
+    own = OrderFactory(customer=ticket.customer, external_id="OWN-1")
+    assert ticket_order_set(ticket=ticket, order=own).order_reference == "OWN-1"
+    with pytest.raises(ValidationError) as refused:
+        ticket_order_set(ticket=ticket, order=OrderFactory(external_id="ELSE-1"))
+    assert refused.value.message_dict == {"order": ["This order belongs to another customer."]}
+    ticket.refresh_from_db()
+    assert ticket.order == own

@@ -273,7 +273,9 @@ class PostgresOrderWriter:
         cursor.execute(
             "CREATE TEMP TABLE _import_changed AS"
             " SELECT s.order_id, c.id AS customer_pk, s.placed_at, s.total, s.currency, s.status,"
-            "  coalesce(s.discount_code, o.discount_code, '') AS discount_code"
+            "  coalesce(s.discount_code, o.discount_code, '') AS discount_code,"
+            # The earliest moment this row touches: its new placed_at, or the stored one.
+            "  least(s.placed_at, o.placed_at) AS touched_since"
             " FROM _import_orders s"
             " JOIN customers_customer c ON c.external_id = s.customer_id"
             " LEFT JOIN _import_existing o USING (line)"
@@ -285,7 +287,7 @@ class PostgresOrderWriter:
         cursor.execute("ANALYZE _import_changed")
         cursor.execute("SELECT count(*) FROM _import_orders")
         valid_rows = cursor.fetchone()[0]
-        with orders_changing(customer_ids_sql="SELECT customer_pk FROM _import_changed"):
+        with orders_changing(customer_ids_sql="SELECT customer_pk, touched_since FROM _import_changed"):
             cursor.execute(
                 "WITH written AS ("
                 " INSERT INTO customers_order (external_id, customer_id, placed_at, total, currency, status,"

@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x43524D41  # "CRMA"
 
 TEMP_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS _m_customers (customer_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _m_customers (customer_id bigint PRIMARY KEY, since timestamptz)
+    ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS _m_daily (
     day date, orders bigint, revenue numeric, first_orders bigint, second_orders bigint,
     activations bigint, deactivations bigint) ON COMMIT DELETE ROWS;
@@ -103,6 +104,112 @@ to_gap AS (
 INSERT INTO _m_cohort
 SELECT date_trunc('month', first_day)::date, date_trunc('month', day)::date, %(sign)s * count(DISTINCT customer_id)
 FROM days GROUP BY 1, 2
+"""
+
+# The same contributions for the customers in _m_customers, counting only from the local
+# month of each one's `since` on (NULL: their whole history). `since` is the earliest
+# moment of any order the change touches, before or after it, so everything earlier is
+# the same before and after the change and cancels out of the difference: an import of
+# last week's orders reads last month's orders of the customers, not three years of
+# them. What the earlier orders decide is brought in by three index probes per customer
+# (`prefix`): how many counted orders came before (0, 1 or 2 and more: it ranks the first
+# and second orders), the last day before (the gap to the first day counted, and whether
+# the spell that day started ends), and the first day ever (the cohort). Cutting at a
+# month start keeps the months before and after apart, so cohort months never straddle
+# the cut. Assumes local days never go backwards as time goes on, which holds unless
+# a zone turns its clocks back across midnight at the start of a month.
+CONTRIBUTE_SINCE = """
+WITH s AS (
+    SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
+),
+c AS (
+    SELECT m.customer_id, date_trunc('month', m.since AT TIME ZONE s.tz) AT TIME ZONE s.tz AS since_at
+    FROM _m_customers m CROSS JOIN s
+),
+prefix AS (
+    SELECT c.customer_id, earlier.n AS earlier, last_order.day AS last_day, first_order.day AS first_day
+    FROM c CROSS JOIN s
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM (
+            SELECT FROM customers_order o
+            WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
+              AND o.status NOT IN ('cancelled', 'refunded')
+            LIMIT 2
+        ) AS two
+    ) AS earlier
+    CROSS JOIN LATERAL (
+        SELECT (o.placed_at AT TIME ZONE s.tz)::date AS day FROM customers_order o
+        WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
+          AND o.status NOT IN ('cancelled', 'refunded')
+        ORDER BY o.placed_at DESC LIMIT 1
+    ) AS last_order
+    CROSS JOIN LATERAL (
+        SELECT (o.placed_at AT TIME ZONE s.tz)::date AS day FROM customers_order o
+        WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
+          AND o.status NOT IN ('cancelled', 'refunded')
+        ORDER BY o.placed_at LIMIT 1
+    ) AS first_order
+    WHERE c.since_at IS NOT NULL
+),
+o AS (
+    SELECT o.id, o.customer_id, o.placed_at, o.total, (o.placed_at AT TIME ZONE s.tz)::date AS day
+    FROM c JOIN customers_order o
+        ON o.customer_id = c.customer_id AND o.placed_at >= coalesce(c.since_at, '-infinity')
+    CROSS JOIN s
+    WHERE o.status NOT IN ('cancelled', 'refunded')
+),
+ranked AS (
+    SELECT day, n FROM (
+        SELECT o.day, coalesce(p.earlier, 0)
+            + row_number() OVER (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id) AS n
+        FROM o LEFT JOIN prefix p USING (customer_id)
+    ) AS r WHERE n <= 2
+),
+days AS (
+    -- The days counted, and the last day before them as context: only its spell's end
+    -- can change (the gap after it may); what else it contributes cancels out.
+    SELECT customer_id, day, context,
+           day - lag(day) OVER by_day AS back_gap,
+           lead(day) OVER by_day - day AS forward_gap,
+           min(day) OVER (PARTITION BY customer_id) AS first_day
+    FROM (
+        SELECT DISTINCT customer_id, day, false AS context FROM o
+        UNION ALL
+        SELECT customer_id, last_day, true FROM prefix WHERE last_day IS NOT NULL
+    ) AS d
+    WINDOW by_day AS (PARTITION BY customer_id ORDER BY day)
+),
+daily AS (
+    SELECT day, count(*) AS orders, sum(total) AS revenue, 0 AS first_orders, 0 AS second_orders,
+           0 AS activations, 0 AS deactivations
+    FROM o GROUP BY day
+    UNION ALL
+    SELECT day, 0, 0, count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n = 2), 0, 0
+    FROM ranked GROUP BY day
+    UNION ALL
+    SELECT day + 1, 0, 0, 0, 0, count(*), 0
+    FROM days CROSS JOIN s WHERE NOT context AND (back_gap IS NULL OR back_gap > s.w) GROUP BY day
+    UNION ALL
+    SELECT day + s.w + 1, 0, 0, 0, 0, 0, count(*)
+    FROM days CROSS JOIN s WHERE forward_gap IS NULL OR forward_gap > s.w GROUP BY day, s.w
+),
+to_daily AS (
+    INSERT INTO _m_daily
+    SELECT day, %(sign)s * orders, %(sign)s * revenue, %(sign)s * first_orders, %(sign)s * second_orders,
+           %(sign)s * activations, %(sign)s * deactivations
+    FROM daily
+),
+to_gap AS (
+    INSERT INTO _m_gap
+    SELECT day, back_gap, %(sign)s * count(*)
+    FROM days CROSS JOIN s WHERE NOT context AND back_gap < 2 * s.w GROUP BY day, back_gap
+)
+INSERT INTO _m_cohort
+SELECT date_trunc('month', coalesce(p.first_day, d.first_day))::date, date_trunc('month', d.day)::date,
+       %(sign)s * count(DISTINCT d.customer_id)
+FROM days d LEFT JOIN prefix p USING (customer_id)
+WHERE NOT d.context
+GROUP BY 1, 2
 """
 
 # The three aggregates: (table, key columns, counter columns).
@@ -266,7 +373,7 @@ class _FewCustomers:
 
 class _ManyCustomers:
     """Hundreds of thousands of customers (imports): the same, set-based, in SQL through
-    temporary tables."""
+    temporary tables, each customer from the month of the earliest order touched on."""
 
     def __init__(self, cursor, ids: list[int] | None, ids_sql: str | None, params: dict):
         self.cursor = cursor
@@ -275,9 +382,11 @@ class _ManyCustomers:
         # set per connection), but their creation rolls back with it, hence IF NOT EXISTS.
         cursor.execute(TEMP_TABLES)
         if ids_sql is not None:
+            # One row per customer; a NULL since anywhere means the whole history.
             cursor.execute(
-                f"INSERT INTO _m_customers (customer_id) SELECT DISTINCT id FROM ({ids_sql}) AS c(id) "
-                "ON CONFLICT DO NOTHING",
+                "INSERT INTO _m_customers (customer_id, since)"
+                " SELECT id, CASE WHEN bool_or(since IS NULL) THEN NULL ELSE min(since) END"
+                f" FROM ({ids_sql}) AS c(id, since) GROUP BY id",
                 params,
             )
         else:
@@ -286,16 +395,15 @@ class _ManyCustomers:
                 {"ids": ids},
             )
         cursor.execute("ANALYZE _m_customers")  # so that the planner knows how many
-        self.condition = "o.customer_id IN (SELECT customer_id FROM _m_customers)"
 
     def before(self) -> None:
         self.window = _lock(self.cursor, "id IN (SELECT customer_id FROM _m_customers)", {})
         if self.window is not None:
-            self.cursor.execute(CONTRIBUTE.format(customers=self.condition), {"sign": -1})
+            self.cursor.execute(CONTRIBUTE_SINCE, {"sign": -1})
 
     def after(self) -> None:
         if self.window is not None:
-            self.cursor.execute(CONTRIBUTE.format(customers=self.condition), {"sign": 1})
+            self.cursor.execute(CONTRIBUTE_SINCE, {"sign": 1})
             self.cursor.execute(APPLY)
 
 
@@ -305,7 +413,13 @@ def orders_changing(
 ) -> Iterator[None]:
     """Wrap every change to the orders of these customers (creation, update, deletion,
     a change of customer: name both). Keeps the aggregates exact, atomically with the
-    change. `customer_ids_sql` selects the ids with SQL instead, for large imports.
+    change.
+
+    `customer_ids_sql` selects the customers with SQL instead, for large imports, as
+    rows (customer id, since): `since` is the earliest `placed_at` of any of that
+    customer's orders the change touches, as it is before or after the change, or NULL
+    when unknown. The customer's orders before the local month of `since` are then
+    read only as far as three index probes need (CONTRIBUTE_SINCE).
     """
     if not is_supported():
         yield

@@ -44,6 +44,9 @@ ADVISORY_LOCK_KEY = 0x43524D41  # "CRMA"
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS _m_customers (customer_id bigint PRIMARY KEY, since timestamptz)
     ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _m_prefix (
+    customer_id bigint PRIMARY KEY, since_at timestamptz, earlier integer, last_day date, first_day date)
+    ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS _m_daily (
     day date, orders bigint, revenue numeric, first_orders bigint, second_orders bigint,
     activations bigint, deactivations bigint) ON COMMIT DELETE ROWS;
@@ -111,58 +114,56 @@ FROM days GROUP BY 1, 2
 # moment of any order the change touches, before or after it, so everything earlier is
 # the same before and after the change and cancels out of the difference: an import of
 # last week's orders reads last month's orders of the customers, not three years of
-# them. What the earlier orders decide is brought in by three index probes per customer
-# (`prefix`): how many counted orders came before (0, 1 or 2 and more: it ranks the first
-# and second orders), the last day before (the gap to the first day counted, and whether
-# the spell that day started ends), and the first day ever (the cohort). Cutting at a
-# month start keeps the months before and after apart, so cohort months never straddle
-# the cut. Assumes local days never go backwards as time goes on, which holds unless
-# a zone turns its clocks back across midnight at the start of a month.
-CONTRIBUTE_SINCE = """
+# them. What the earlier orders decide is found once, before the change, by two index
+# probes per customer (PREFIX, into _m_prefix): how many counted orders came before
+# (0, 1 or 2 and more: it ranks the first and second orders), the last day before (the
+# gap to the first day counted, and whether the spell that day started ends), and the
+# first day ever (the cohort). Cutting at a month start keeps the months before and
+# after apart, so cohort months never straddle the cut. Assumes local days never go
+# backwards as time goes on, which holds unless a zone turns its clocks back across
+# midnight at the start of a month.
+PREFIX = """
 WITH s AS (
     SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
 ),
 c AS (
     SELECT m.customer_id, date_trunc('month', m.since AT TIME ZONE s.tz) AT TIME ZONE s.tz AS since_at
     FROM _m_customers m CROSS JOIN s
-),
-prefix AS (
-    SELECT c.customer_id, earlier.n AS earlier, last_order.day AS last_day, first_order.day AS first_day
-    FROM c CROSS JOIN s
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n FROM (
-            SELECT FROM customers_order o
-            WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
-              AND o.status NOT IN ('cancelled', 'refunded')
-            LIMIT 2
-        ) AS two
-    ) AS earlier
-    CROSS JOIN LATERAL (
-        SELECT (o.placed_at AT TIME ZONE s.tz)::date AS day FROM customers_order o
-        WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
-          AND o.status NOT IN ('cancelled', 'refunded')
-        ORDER BY o.placed_at DESC LIMIT 1
-    ) AS last_order
-    CROSS JOIN LATERAL (
-        SELECT (o.placed_at AT TIME ZONE s.tz)::date AS day FROM customers_order o
+)
+INSERT INTO _m_prefix (customer_id, since_at, earlier, last_day, first_day)
+SELECT c.customer_id, c.since_at, last_two.n, last_two.last_day,
+    CASE WHEN last_two.n < 2 THEN last_two.last_day ELSE (
+        SELECT (o.placed_at AT TIME ZONE s.tz)::date FROM customers_order o
         WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
           AND o.status NOT IN ('cancelled', 'refunded')
         ORDER BY o.placed_at LIMIT 1
-    ) AS first_order
-    WHERE c.since_at IS NOT NULL
+    ) END
+FROM c CROSS JOIN s
+CROSS JOIN LATERAL (
+    -- the last two counted orders before the cut: how many (up to 2), and the last day
+    SELECT count(*) AS n, max(day) AS last_day FROM (
+        SELECT (o.placed_at AT TIME ZONE s.tz)::date AS day FROM customers_order o
+        WHERE o.customer_id = c.customer_id AND o.placed_at < c.since_at
+          AND o.status NOT IN ('cancelled', 'refunded')
+        ORDER BY o.placed_at DESC LIMIT 2
+    ) AS two
+) AS last_two
+"""
+
+CONTRIBUTE_SINCE = """
+WITH s AS (
+    SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
 ),
 o AS (
-    SELECT o.id, o.customer_id, o.placed_at, o.total, (o.placed_at AT TIME ZONE s.tz)::date AS day
-    FROM c JOIN customers_order o
-        ON o.customer_id = c.customer_id AND o.placed_at >= coalesce(c.since_at, '-infinity')
+    SELECT o.id, o.customer_id, o.placed_at, o.total, (o.placed_at AT TIME ZONE s.tz)::date AS day, p.earlier
+    FROM _m_prefix p JOIN customers_order o
+        ON o.customer_id = p.customer_id AND o.placed_at >= coalesce(p.since_at, '-infinity')
     CROSS JOIN s
     WHERE o.status NOT IN ('cancelled', 'refunded')
 ),
 ranked AS (
     SELECT day, n FROM (
-        SELECT o.day, coalesce(p.earlier, 0)
-            + row_number() OVER (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id) AS n
-        FROM o LEFT JOIN prefix p USING (customer_id)
+        SELECT day, earlier + row_number() OVER (PARTITION BY customer_id ORDER BY placed_at, id) AS n FROM o
     ) AS r WHERE n <= 2
 ),
 days AS (
@@ -175,7 +176,7 @@ days AS (
     FROM (
         SELECT DISTINCT customer_id, day, false AS context FROM o
         UNION ALL
-        SELECT customer_id, last_day, true FROM prefix WHERE last_day IS NOT NULL
+        SELECT customer_id, last_day, true FROM _m_prefix WHERE last_day IS NOT NULL
     ) AS d
     WINDOW by_day AS (PARTITION BY customer_id ORDER BY day)
 ),
@@ -207,7 +208,7 @@ to_gap AS (
 INSERT INTO _m_cohort
 SELECT date_trunc('month', coalesce(p.first_day, d.first_day))::date, date_trunc('month', d.day)::date,
        %(sign)s * count(DISTINCT d.customer_id)
-FROM days d LEFT JOIN prefix p USING (customer_id)
+FROM days d JOIN _m_prefix p USING (customer_id)
 WHERE NOT d.context
 GROUP BY 1, 2
 """
@@ -256,7 +257,8 @@ APPLY = (
         f"INSERT INTO {table}pending ({', '.join(keys + counters)}) {_summed(TEMP_OF[table], keys, counters)}"
         for table, keys, counters in TABLES
     )
-    + "; DELETE FROM _m_daily; DELETE FROM _m_gap; DELETE FROM _m_cohort; DELETE FROM _m_customers"
+    + "; DELETE FROM _m_daily; DELETE FROM _m_gap; DELETE FROM _m_cohort; DELETE FROM _m_customers;"
+    + " DELETE FROM _m_prefix"
 )
 
 # A rebuild writes the contributions straight into the (empty) base tables.
@@ -399,6 +401,9 @@ class _ManyCustomers:
     def before(self) -> None:
         self.window = _lock(self.cursor, "id IN (SELECT customer_id FROM _m_customers)", {})
         if self.window is not None:
+            # What came before the cut is the same before and after the change: probed once.
+            self.cursor.execute(PREFIX)
+            self.cursor.execute("ANALYZE _m_prefix")
             self.cursor.execute(CONTRIBUTE_SINCE, {"sign": -1})
 
     def after(self) -> None:

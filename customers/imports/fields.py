@@ -39,6 +39,8 @@ def text(column: str, value: str, *, max_length: int, required: bool = False) ->
     value = unescape_formula(value.strip())
     if required and not value:
         raise CellError(column, _("is required."))
+    if "\x00" in value:  # no database stores it in text; better said here than failed at the end
+        raise CellError(column, _("contains a NUL character: is this a text file?"))
     if len(value) > max_length:
         raise CellError(column, _("is longer than %(max)d characters.") % {"max": max_length})
     return value

@@ -126,6 +126,15 @@ STAGING_COLUMNS = (
 )
 
 
+COPY_BATCH = 2000
+# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped.
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(COPY_ESCAPES)
+
+
 class PostgresOrderWriter:
     def __init__(self, report: ImportReport):
         self.report = report
@@ -142,25 +151,25 @@ class PostgresOrderWriter:
         )
         self._copy_context = self.cursor.copy(f"COPY _import_orders ({STAGING_COLUMNS}) FROM STDIN")
         self._copy = self._copy_context.__enter__()
-        self._write_row = self._copy.write_row
+        self._lines: list[str] = []
 
     def add(self, row: OrderRow) -> None:
-        self._write_row(
-            (
-                row.line,
-                row.order_id,
-                row.customer_id,
-                row.placed_at,
-                row.total,
-                row.currency,
-                row.status,
-                row.customer_email,
-                row.customer_name,
-                row.discount_code,
-            )
+        # COPY's text format written directly: several times faster than write_row's
+        # per-value adaptation, which was the largest cost of reading a big file.
+        self._lines.append(
+            f"{row.line}\t{_copy_text(row.order_id)}\t{_copy_text(row.customer_id)}\t{row.placed_at.isoformat()}\t"
+            f"{row.total}\t{row.currency}\t{row.status}\t{_copy_text(row.customer_email)}\t"
+            f"{_copy_text(row.customer_name)}\t{_copy_text(row.discount_code)}\n"
         )
+        if len(self._lines) >= COPY_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._copy.write("".join(self._lines))
+        self._lines.clear()
 
     def finish_reading(self) -> None:
+        self._flush()
         self._copy_context.__exit__(None, None, None)
         self.cursor.execute("CREATE INDEX ON _import_orders (order_id); ANALYZE _import_orders")
         # The rows whose order_id is known, with the stored order: one pass over the

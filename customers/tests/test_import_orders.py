@@ -255,3 +255,23 @@ def test_the_command_says_when_the_file_is_missing():
 def test_totals_keep_their_cents(writer):
     run([("A-1", "C1", "2024-01-05", "0.10")], header=HEADER[:4], writer=writer)
     assert Order.objects.get().total == Decimal("0.10")
+
+
+def test_nul_characters_and_copy_escapes_are_handled(writer):
+    """A NUL byte is a clear problem on its line; backslashes and tabs in values (which
+    COPY's text format escapes) arrive as written."""
+    report = run(
+        [
+            ("A-1", "C1", "2024-01-05", "100.00", "EUR", "paid", "", "An\x00n"),
+            ("A-2", "C\\2\t", "2024-01-05", "1E+2", "EUR", "paid", "", "x\\y\\N"),
+        ],
+        writer=writer,
+        skip_invalid=True,
+    )
+    assert [(problem.line, problem.message) for problem in report.problems] == [
+        (2, "customer_name: contains a NUL character: is this a text file?")
+    ]
+    assert report.created == 1
+    customer = Customer.objects.get(external_id="C\\2")
+    assert customer.name == "x\\y\\N"
+    assert Order.objects.get(external_id="A-2").total == Decimal("100.00")

@@ -73,7 +73,7 @@ def raw_copy_seconds(path: Path) -> float:
     return seconds
 
 
-def table_copy_seconds(path: Path, run_id: str) -> float:
+def table_copy_seconds(path: Path) -> float:
     """COPY the file's new customers, then its orders (customer ids resolved beforehand,
     untimed), into the real tables; only the two COPYs are timed; rolled back."""
     new_customers, customer_ids = {}, set()
@@ -157,7 +157,7 @@ def run(report) -> None:
         write_file(path, orders, run_id)
         path.chmod(0o644)
         copy_seconds = raw_copy_seconds(path)
-        table_seconds = table_copy_seconds(path, run_id)
+        table_seconds = table_copy_seconds(path)
         try:
             seconds, maxrss_kb = import_run(path)
         finally:

@@ -54,40 +54,22 @@ CREATE TEMP TABLE IF NOT EXISTS _m_gap (day date, gap integer, customers bigint)
 CREATE TEMP TABLE IF NOT EXISTS _m_cohort (cohort date, month date, customers bigint) ON COMMIT DELETE ROWS;
 """
 
-# The contributions of the customers selected by {customers} (a WHERE condition on o),
-# multiplied by %(sign)s, appended to the temporary tables. W and the time zone come
-# from the state row: with no state row nothing is written (aggregates not built).
-CONTRIBUTE = """
-WITH s AS (
-    SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
-),
-o AS (
-    SELECT o.id, o.customer_id, o.placed_at, o.total, (o.placed_at AT TIME ZONE s.tz)::date AS day
-    FROM customers_order o CROSS JOIN s
-    WHERE o.status NOT IN ('cancelled', 'refunded') AND {customers}
-),
-ranked AS (
-    SELECT day, row_number() OVER (PARTITION BY customer_id ORDER BY placed_at, id) AS n FROM o
-),
-days AS (
-    SELECT customer_id, day,
-           day - lag(day) OVER by_day AS back_gap,
-           lead(day) OVER by_day - day AS forward_gap,
-           min(day) OVER (PARTITION BY customer_id) AS first_day
-    FROM (SELECT DISTINCT customer_id, day FROM o) AS d
-    WINDOW by_day AS (PARTITION BY customer_id ORDER BY day)
-),
+# What both contribution queries below share, given the CTEs s (window and zone), o (the
+# counted orders read), ranked (their first and second orders: rank n <= 2) and days
+# (distinct order days with the gaps around them; `context` marks a day that is read
+# only for the gap after it): the daily counters and the return gaps.
+DAILY_AND_GAPS = """
 daily AS (
     SELECT day, count(*) AS orders, sum(total) AS revenue, 0 AS first_orders, 0 AS second_orders,
            0 AS activations, 0 AS deactivations
     FROM o GROUP BY day
     UNION ALL
     SELECT day, 0, 0, count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n = 2), 0, 0
-    FROM ranked WHERE n <= 2 GROUP BY day
+    FROM ranked GROUP BY day
     UNION ALL
     -- a spell of activity starts the midnight after an order that follows a lapse
     SELECT day + 1, 0, 0, 0, 0, count(*), 0
-    FROM days CROSS JOIN s WHERE back_gap IS NULL OR back_gap > s.w GROUP BY day
+    FROM days CROSS JOIN s WHERE NOT context AND (back_gap IS NULL OR back_gap > s.w) GROUP BY day
     UNION ALL
     -- and ends W days after its last order: inactive from the midnight after that
     SELECT day + s.w + 1, 0, 0, 0, 0, 0, count(*)
@@ -102,12 +84,42 @@ to_daily AS (
 to_gap AS (
     INSERT INTO _m_gap
     SELECT day, back_gap, %(sign)s * count(*)
-    FROM days CROSS JOIN s WHERE back_gap < 2 * s.w GROUP BY day, back_gap
+    FROM days CROSS JOIN s WHERE NOT context AND back_gap < 2 * s.w GROUP BY day, back_gap
 )
-INSERT INTO _m_cohort
+"""
+
+# The contributions of the customers selected by {customers} (a WHERE condition on o),
+# multiplied by %(sign)s, appended to the temporary tables. W and the time zone come
+# from the state row: with no state row nothing is written (aggregates not built).
+CONTRIBUTE = (
+    """
+WITH s AS (
+    SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
+),
+o AS (
+    SELECT o.id, o.customer_id, o.placed_at, o.total, (o.placed_at AT TIME ZONE s.tz)::date AS day
+    FROM customers_order o CROSS JOIN s
+    WHERE o.status NOT IN ('cancelled', 'refunded') AND {customers}
+),
+ranked AS (
+    SELECT day, n FROM (
+        SELECT day, row_number() OVER (PARTITION BY customer_id ORDER BY placed_at, id) AS n FROM o
+    ) AS r WHERE n <= 2
+),
+days AS (
+    SELECT customer_id, day, false AS context,
+           day - lag(day) OVER by_day AS back_gap,
+           lead(day) OVER by_day - day AS forward_gap,
+           min(day) OVER (PARTITION BY customer_id) AS first_day
+    FROM (SELECT DISTINCT customer_id, day FROM o) AS d
+    WINDOW by_day AS (PARTITION BY customer_id ORDER BY day)
+),"""
+    + DAILY_AND_GAPS
+    + """INSERT INTO _m_cohort
 SELECT date_trunc('month', first_day)::date, date_trunc('month', day)::date, %(sign)s * count(DISTINCT customer_id)
 FROM days GROUP BY 1, 2
 """
+)
 
 # The same contributions for the customers in _m_customers, counting only from the local
 # month of each one's `since` on (NULL: their whole history). `since` is the earliest
@@ -150,7 +162,8 @@ CROSS JOIN LATERAL (
 ) AS last_two
 """
 
-CONTRIBUTE_SINCE = """
+CONTRIBUTE_SINCE = (
+    """
 WITH s AS (
     SELECT window_days AS w, time_zone AS tz FROM customers_aggregatestate WHERE id = 1
 ),
@@ -179,39 +192,16 @@ days AS (
         SELECT customer_id, last_day, true FROM _m_prefix WHERE last_day IS NOT NULL
     ) AS d
     WINDOW by_day AS (PARTITION BY customer_id ORDER BY day)
-),
-daily AS (
-    SELECT day, count(*) AS orders, sum(total) AS revenue, 0 AS first_orders, 0 AS second_orders,
-           0 AS activations, 0 AS deactivations
-    FROM o GROUP BY day
-    UNION ALL
-    SELECT day, 0, 0, count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n = 2), 0, 0
-    FROM ranked GROUP BY day
-    UNION ALL
-    SELECT day + 1, 0, 0, 0, 0, count(*), 0
-    FROM days CROSS JOIN s WHERE NOT context AND (back_gap IS NULL OR back_gap > s.w) GROUP BY day
-    UNION ALL
-    SELECT day + s.w + 1, 0, 0, 0, 0, 0, count(*)
-    FROM days CROSS JOIN s WHERE forward_gap IS NULL OR forward_gap > s.w GROUP BY day, s.w
-),
-to_daily AS (
-    INSERT INTO _m_daily
-    SELECT day, %(sign)s * orders, %(sign)s * revenue, %(sign)s * first_orders, %(sign)s * second_orders,
-           %(sign)s * activations, %(sign)s * deactivations
-    FROM daily
-),
-to_gap AS (
-    INSERT INTO _m_gap
-    SELECT day, back_gap, %(sign)s * count(*)
-    FROM days CROSS JOIN s WHERE NOT context AND back_gap < 2 * s.w GROUP BY day, back_gap
-)
-INSERT INTO _m_cohort
+),"""
+    + DAILY_AND_GAPS
+    + """INSERT INTO _m_cohort
 SELECT date_trunc('month', coalesce(p.first_day, d.first_day))::date, date_trunc('month', d.day)::date,
        %(sign)s * count(DISTINCT d.customer_id)
 FROM days d JOIN _m_prefix p USING (customer_id)
 WHERE NOT d.context
 GROUP BY 1, 2
 """
+)
 
 # The three aggregates: (table, key columns, counter columns).
 TABLES = (
@@ -424,7 +414,7 @@ def orders_changing(
     rows (customer id, since): `since` is the earliest `placed_at` of any of that
     customer's orders the change touches, as it is before or after the change, or NULL
     when unknown. The customer's orders before the local month of `since` are then
-    read only as far as three index probes need (CONTRIBUTE_SINCE).
+    read only as far as two index probes need (PREFIX, CONTRIBUTE_SINCE).
     """
     if not is_supported():
         yield

@@ -119,6 +119,17 @@ def moment(offset: int, hour: int) -> datetime:
     return datetime.combine(EPOCH + timedelta(days=offset), datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
 
 
+def raw_order(external_id: str, customer: Customer, offset: int, hour: int, order_status: str) -> Order:
+    """An order written straight to the table, as a bulk writer would (no services)."""
+    return Order.objects.create(
+        external_id=external_id,
+        customer=customer,
+        placed_at=moment(offset, hour),
+        total=Decimal(offset % 97 + 1),
+        status=order_status,
+    )
+
+
 def batch_changes(orders: list[Order], customers: list[Customer], batch) -> dict[int, datetime]:
     """Apply a batch of raw order writes; return for each customer touched the earliest
     placed_at touched, before or after a change (what an importer passes as `since`)."""
@@ -129,13 +140,7 @@ def batch_changes(orders: list[Order], customers: list[Customer], batch) -> dict
 
     for serial, (kind, index, customer, offset, hour, order_status) in enumerate(batch):
         if kind == "create" or not orders:
-            order = Order.objects.create(
-                external_id=f"b{serial}",
-                customer=customers[customer],
-                placed_at=moment(offset, hour),
-                total=Decimal(offset % 89 + 1),
-                status=order_status,
-            )
+            order = raw_order(f"b{serial}", customers[customer], offset, hour, order_status)
             orders.append(order)
             touch(order.customer_id, order.placed_at)
             continue
@@ -208,23 +213,15 @@ def test_large_writes_counted_from_the_month_touched_equal_a_rebuild(window, zon
     with transaction.atomic():
         customers = [Customer.objects.create(external_id=f"c{n}") for n in range(CUSTOMERS)]
         for n, (customer, offset, hour, order_status) in enumerate(history):
-            Order.objects.create(
-                external_id=f"h{n}",
-                customer=customers[customer],
-                placed_at=moment(offset, hour),
-                total=Decimal(offset % 97 + 1),
-                status=order_status,
-            )
+            raw_order(f"h{n}", customers[customer], offset, hour, order_status)
         rebuild(window_days=window, time_zone=zone)
-        ids, moments = [], []
         # `since` is known before the change in a real import; here the batch is applied
         # once to learn it, rolled back, and applied again inside orders_changing.
         with transaction.atomic():
             since = batch_changes(list(Order.objects.order_by("id")), customers, batch)
             transaction.set_rollback(True)
-        for customer_id, first in sorted(since.items()):
-            ids.append(customer_id)
-            moments.append(None if unknown_since else first)
+        ids = sorted(since)
+        moments = [None if unknown_since else since[customer_id] for customer_id in ids]
         with orders_changing(
             customer_ids_sql="SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[])",
             params={"ids": ids, "since": moments},

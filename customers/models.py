@@ -475,3 +475,19 @@ class Message(models.Model):
     @property
     def is_email(self) -> bool:
         return self.entry in EMAIL_ENTRIES
+
+
+class Unsubscribe(models.Model):
+    """An address that asked for no more surveys or offers (one press on the link in any
+    of our emails, or the List-Unsubscribe header). Emails about the customer's own
+    tickets still go: they asked for those."""
+
+    email = models.EmailField(_("email"), unique=True)  # stored in lower case
+    created_at = models.DateTimeField(_("unsubscribed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("unsubscribed address")
+        verbose_name_plural = _("unsubscribed addresses")
+
+    def __str__(self) -> str:
+        return self.email

@@ -34,10 +34,12 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, models, transaction
 from django.db.models import Count
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg.types.json import Jsonb
 
@@ -330,8 +332,30 @@ def _drop_connection() -> None:
             connection.close()
 
 
+UNSUBSCRIBE_SALT = "customers.unsubscribe"
+
+
+def unsubscribe_url(address: str) -> str:
+    """The one-step unsubscribe link of an address: signed, so that nobody can
+    unsubscribe another address, and without expiry (it must work in any old email)."""
+    token = signing.dumps(address.strip().lower(), salt=UNSUBSCRIBE_SALT, compress=True)
+    return settings.SITE_URL + reverse("unsubscribe", args=[token])
+
+
+def unsubscribed_address(token: str) -> str | None:
+    try:
+        return signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+
+
 def build_email(message: Message) -> EmailMultiAlternatives:
     headers = {"Message-ID": message.message_id, "X-CRM-Kind": message.kind}
+    if message.entry == Entry.OUTBOUND:
+        # RFC 2369 and RFC 8058: mail programs show an "unsubscribe" button that POSTs
+        # to the link at once (one step, no page to read).
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.to_email)}one-click/>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.automatic or message.entry == Entry.STAFF:
         # RFC 3834: auto-responders must not answer this (no mail loops with them).
         headers["Auto-Submitted"] = "auto-generated"
@@ -354,7 +378,10 @@ def build_email(message: Message) -> EmailMultiAlternatives:
 
 def write_out(message: Message) -> None:
     """Render an email stored with its context only (its kind's renderer, its language)."""
-    rendered = render_email(message.kind, _RENDERERS[message.kind](message), language=message.language)
+    context = _RENDERERS[message.kind](message)
+    if message.entry == Entry.OUTBOUND:
+        context.setdefault("unsubscribe_url", unsubscribe_url(message.to_email))
+    rendered = render_email(message.kind, context, language=message.language)
     message.subject, message.body, message.body_html = rendered.subject[:300], rendered.text, rendered.html
 
 

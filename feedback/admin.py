@@ -716,3 +716,7 @@ class ReminderAdmin(admin.ModelAdmin):
         self.message_user(
             request, ngettext("%(count)d reminder done.", "%(count)d reminders done.", count) % {"count": count}
         )
+
+
+# The surveys' admin pages register themselves on import.
+from .surveys import admin as survey_admin  # noqa: E402, F401

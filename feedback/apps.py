@@ -13,6 +13,7 @@ class FeedbackConfig(AppConfig):
         # Registers the checks that delivery runs before sending a ticket's emails.
         from .services import emails  # noqa: F401
         from .services.inbound import on_anymail_inbound
+        from .surveys import emails as survey_emails  # noqa: F401
 
         inbound.connect(on_anymail_inbound, dispatch_uid="feedback-inbound-email")
 

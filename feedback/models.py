@@ -527,3 +527,15 @@ class Reminder(models.Model):
 
     def is_overdue(self, now: datetime) -> bool:
         return self.done_at is None and self.due_at < now
+
+
+# The survey models live in their own module; importing them here registers them with
+# the feedback app.
+from .surveys.models import (  # noqa: E402, F401
+    Question,
+    Survey,
+    SurveyInvitation,
+    SurveyMonth,
+    SurveyResponse,
+    SurveyTrigger,
+)

@@ -269,6 +269,18 @@ SUPPORT_TICKETS_PER_EMAIL_PER_HOUR = env.int("SUPPORT_TICKETS_PER_EMAIL_PER_HOUR
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 
+# --- Surveys -----------------------------------------------------------------------
+
+# Contact fatigue: no survey invitation to a customer who was sent one in the last N
+# days, nor while they have an open complaint or within N days of one.
+SURVEY_FATIGUE_DAYS = env.int("SURVEY_FATIGUE_DAYS", default=30)
+SURVEY_COMPLAINT_QUIET_DAYS = env.int("SURVEY_COMPLAINT_QUIET_DAYS", default=14)
+# Scheduled invitations go out on weekday mornings in the customer's time zone, spread
+# over these hours (from, to): [9:00, 12:00) by default.
+SURVEY_SEND_HOURS = tuple(env.list("SURVEY_SEND_HOURS", cast=int, default=[9, 12]))
+SURVEY_TEXT_MAX = env.int("SURVEY_TEXT_MAX", default=2000)
+
+
 # --- Celery --------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -334,6 +346,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-import-uploads": {"task": "customers.tasks.purge_import_uploads", "schedule": 60 * 60},
     "fold-pending-activity": {"task": "customers.tasks.fold_pending_activity", "schedule": 60},
+    # Chooses who gets the periodic NPS and CLI invitations (idempotent per customer and
+    # day; the sweep sends them when their morning comes).
+    "schedule-surveys": {"task": "feedback.tasks.schedule_surveys", "schedule": 60 * 60},
 }
 
 

@@ -15,11 +15,13 @@ def sweeps():
     then the outbox sweep queues whatever is pending and due."""
     from customers.outbox import outbox_sweep
     from feedback.services import reminder_sweep, ticket_autoclose_sweep, ticket_sla_sweep
+    from feedback.surveys.services import survey_invitation_sweep
 
     return [
         ("ticket deadlines", ticket_sla_sweep),
         ("ticket auto-close", ticket_autoclose_sweep),
         ("reminders", reminder_sweep),
+        ("survey invitations", survey_invitation_sweep),
         ("outbox", outbox_sweep),
     ]
 

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from customers import api as customers_api
 from feedback import api as feedback_api
+from feedback.surveys import api as surveys_api
 
 admin.site.site_header = _("Retention CRM")
 admin.site.site_title = _("Retention CRM")
@@ -14,6 +15,7 @@ admin.site.index_title = _("Customer care")
 router = DefaultRouter()
 customers_api.register(router)
 feedback_api.register(router)
+surveys_api.register(router)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -22,6 +24,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(customers_api.urlpatterns)),
     path("api/", include(feedback_api.urlpatterns)),
+    path("api/", include(surveys_api.urlpatterns)),
     path("api/", include(router.urls)),
     # Inbound email from an email service (django-anymail; HTTP basic auth with
     # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.

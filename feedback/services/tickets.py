@@ -28,6 +28,7 @@ from ..models import (
     TicketKind,
     TicketStatus,
 )
+from ..surveys import services as survey_services
 from . import emails, sla
 
 # Which status may follow which. Reopening is resolved -> open; a closed ticket is
@@ -317,6 +318,9 @@ def _resolve(ticket: Ticket, now: datetime, *, text: str, tell: bool) -> None:
     _cancel_obsolete_emails(ticket)
     if tell:
         emails.send_resolved(ticket, text=text)
+    # Closing the loop: the CSAT survey about this ticket, or, for the recovery ticket of
+    # an unhappy survey answer, the same survey again (both scheduled, sent by the sweep).
+    survey_services.invitation_for_ticket_resolved(ticket=ticket, now=now)
 
 
 def ticket_resolve(*, ticket: Ticket, text: str = "", tell_customer: bool = True) -> Ticket:

@@ -1,0 +1,368 @@
+"""Surveys in the admin: the builder (a text box per language for every text a customer
+reads, missing translations shown), a preview, the triggers managers switch on, the
+invitations with their status, and the responses with filters and CSV/XLSX export."""
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils import timezone, translation
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export import fields
+
+from customers.admin import CsvXlsxExportMixin, FastListMixin
+from customers.models import Unsubscribe
+from customers.resources import FormulaSafeResource
+
+from ..admin import customer_url
+from .models import (
+    LANGUAGE_CODES,
+    Question,
+    Survey,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyTrigger,
+    missing_languages,
+)
+
+LANGUAGE_NAMES = {
+    "en": _("English"),
+    "zh-hans": _("Simplified Chinese"),
+    "ru": _("Russian"),
+    "da": _("Danish"),
+    "ko": _("Korean"),
+}
+
+
+class TranslatedTextsForm(forms.ModelForm):
+    """Shows each JSON text ({"en": …, "da": …}) named in `translated` as one box per
+    language, and puts them back together on save. English is required where the text
+    is; another language left empty falls back to English for the customer."""
+
+    translated: tuple[str, ...] = ()
+    required_in_english: tuple[str, ...] = ()
+    multiline: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.translated:
+            stored = getattr(self.instance, name, None) or {}
+            label = self.Meta.model._meta.get_field(name).verbose_name
+            for code in LANGUAGE_CODES:
+                widget = (
+                    forms.Textarea(attrs={"rows": 2}) if name in self.multiline else forms.TextInput(attrs={"size": 60})
+                )
+                self.fields[f"{name}__{code}"] = forms.CharField(
+                    label=f"{label} ({LANGUAGE_NAMES[code]})",
+                    required=code == "en" and name in self.required_in_english,
+                    initial=stored.get(code, ""),
+                    widget=widget,
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.translated:
+            cleaned[name] = {
+                code: cleaned.get(f"{name}__{code}", "").strip()
+                for code in LANGUAGE_CODES
+                if cleaned.get(f"{name}__{code}", "").strip()
+            }
+        return cleaned
+
+    def save(self, commit=True):
+        for name in self.translated:
+            setattr(self.instance, name, self.cleaned_data[name])
+        return super().save(commit)
+
+
+class QuestionForm(TranslatedTextsForm):
+    translated = ("text", "low_label", "high_label")
+    required_in_english = ("text",)
+
+    class Meta:
+        model = Question
+        fields = [
+            "position",
+            "key",
+            "type",
+            "required",
+            "scale_min",
+            "scale_max",
+            "choices",
+            "max_length",
+            "show_if_question",
+            "show_if_values",
+        ]
+        help_texts = {
+            "choices": _('For choice questions: [{"value": "price", "label": {"en": "The price", "da": "Prisen"}}]'),
+            "show_if_values": _('E.g. ["0", "1", "2"]: show the question only after one of these answers.'),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("scale_min"), cleaned.get("scale_max")
+        if cleaned.get("type") == "scale" and low is not None and high is not None and not low < high <= low + 10:
+            self.add_error("scale_max", _("A scale runs from a lower to a higher number, at most 11 points."))
+        choices = cleaned.get("choices") or []
+        well_formed = isinstance(choices, list) and all(
+            isinstance(choice, dict) and choice.get("value") not in (None, "") for choice in choices
+        )
+        if cleaned.get("type") in ("single", "multiple") and not (choices and well_formed):
+            self.add_error("choices", _("A choice question needs a list of choices, each with a value."))
+        return cleaned
+
+
+class QuestionInline(admin.StackedInline):
+    model = Question
+    form = QuestionForm
+    fk_name = "survey"
+    extra = 0
+    ordering = ("position", "id")
+
+
+class SurveyForm(TranslatedTextsForm):
+    translated = ("title", "intro")
+    required_in_english = ("title",)
+    multiline = ("intro",)
+    promoter_link = forms.URLField(
+        label=_("link for promoters"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Promoters (NPS 9–10) see it on the thank-you page: a review site or the referral program."),
+    )
+
+    class Meta:
+        model = Survey
+        fields = ["name", "kind", "active", "link_days", "promoter_link"]
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    form = SurveyForm
+    inlines = [QuestionInline]
+    list_display = ("name", "kind", "active", "questions_count", "missing_translations", "preview_link")
+    list_filter = ("kind", "active")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(question_count=Count("questions")).prefetch_related("questions")
+
+    @admin.display(description=_("questions"), ordering="question_count")
+    def questions_count(self, survey):
+        return survey.question_count
+
+    @admin.display(description=_("missing translations"))
+    def missing_translations(self, survey):
+        """The languages in which some text falls back to English."""
+        missing = set(missing_languages(survey.title))
+        for question in survey.questions.all():
+            missing.update(missing_languages(question.text))
+        return ", ".join(str(LANGUAGE_NAMES[code]) for code in LANGUAGE_CODES if code in missing) or "—"
+
+    @admin.display(description=_("preview"))
+    def preview_link(self, survey):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:feedback_survey_preview", args=[survey.pk]), _("Preview")
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:survey_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="feedback_survey_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, survey_id: int):
+        """The form as a customer sees it, in a chosen language; it sends nothing."""
+        from .views import survey_fields
+
+        survey = get_object_or_404(Survey, pk=survey_id)
+        if not self.has_view_permission(request, survey):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        language = request.GET.get("language", "en")
+        if language not in LANGUAGE_CODES:
+            language = "en"
+        with translation.override(language):
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "survey": survey,
+                "title": _("Preview: %(survey)s") % {"survey": survey.name},
+                "survey_title": survey.title_in(language),
+                "fields": survey_fields(survey, {}, {}, language=language),
+                "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGE_CODES],
+                "language": language,
+                "missing": [str(LANGUAGE_NAMES[code]) for code in missing_languages(survey.title)],
+            }
+        return render(request, "admin/feedback/survey_preview.html", context)
+
+
+@admin.register(SurveyTrigger)
+class SurveyTriggerAdmin(admin.ModelAdmin):
+    list_display = ("kind", "survey", "enabled", "delay", "first_after_days", "every_days")
+    list_editable = ("enabled",)
+    fields = ("kind", "survey", "enabled", "delay", "first_after_days", "every_days")
+    readonly_fields = ("kind",)
+
+    def has_add_permission(self, request):
+        return False  # one row per trigger, made by a migration
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SurveyInvitation)
+class SurveyInvitationAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "survey",
+        "customer_link",
+        "source",
+        "status_display",
+        "send_at",
+        "sent_at",
+        "answered_at",
+    )
+    list_filter = ("status", "source", "survey")
+    list_select_related = ("survey", "customer")
+    search_fields = ("customer__email", "customer__external_id")
+    date_hierarchy = None
+    readonly_fields = [field.name for field in SurveyInvitation._meta.fields if field.name != "token_salt"]
+    exclude = ("token_salt",)
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, invitation):
+        return format_html('<a href="{}">{}</a>', customer_url(invitation.customer_id), invitation.customer)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, invitation):
+        return invitation.display_status(timezone.now())
+
+    def has_add_permission(self, request):
+        return False  # invitations come from triggers, campaigns and the API
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ResponseResource(FormulaSafeResource):
+    survey = fields.Field(attribute="survey__name", column_name="survey")
+    kind = fields.Field(attribute="survey__kind", column_name="kind")
+    customer_id = fields.Field(attribute="customer__external_id", column_name="customer_id")
+    customer_email = fields.Field(attribute="customer__email", column_name="customer_email")
+    ticket = fields.Field(attribute="ticket_id", column_name="ticket")
+    order_id = fields.Field(attribute="order__external_id", column_name="order_id")
+    answers = fields.Field(column_name="answers")
+
+    class Meta:
+        model = SurveyResponse
+        fields = (
+            "id",
+            "submitted_at",
+            "survey",
+            "kind",
+            "customer_id",
+            "customer_email",
+            "ticket",
+            "order_id",
+            "score",
+            "unhappy",
+            "language",
+            "answers",
+        )
+        export_order = fields
+
+    def dehydrate_answers(self, response):
+        import json
+
+        return json.dumps(response.answers, ensure_ascii=False)
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = _("survey kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        from .models import SurveyKind
+
+        return SurveyKind.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(survey__kind=self.value()) if self.value() else queryset
+
+
+@admin.register(SurveyResponse)
+class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
+    resource_classes = [ResponseResource]
+    list_display = (
+        "submitted_at",
+        "survey",
+        "customer_link",
+        "score",
+        "unhappy",
+        "ticket_link",
+        "recovery_link",
+        "language",
+    )
+    list_filter = (KindFilter, "survey", "unhappy", "language", "submitted_at")
+    list_select_related = ("survey", "customer")
+    search_fields = ("customer__email", "customer__external_id")
+    readonly_fields = (
+        "invitation",
+        "survey",
+        "customer",
+        "ticket",
+        "order",
+        "score",
+        "answers",
+        "language",
+        "unhappy",
+        "recovery_ticket",
+        "submitted_at",
+    )
+    exclude = ()
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, response):
+        return format_html('<a href="{}">{}</a>', customer_url(response.customer_id), response.customer)
+
+    def _ticket_link(self, ticket_id):
+        if not ticket_id:
+            return "—"
+        from ..models import Ticket
+
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:feedback_ticket_change", args=[ticket_id]),
+            Ticket(pk=ticket_id).reference,
+        )
+
+    @admin.display(description=_("ticket"))
+    def ticket_link(self, response):
+        return self._ticket_link(response.ticket_id)
+
+    @admin.display(description=_("recovery ticket"))
+    def recovery_link(self, response):
+        return self._ticket_link(response.recovery_ticket_id)
+
+    def has_add_permission(self, request):
+        return False  # customers answer; staff read
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Unsubscribe)
+class UnsubscribeAdmin(admin.ModelAdmin):
+    list_display = ("email", "created_at")
+    search_fields = ("email",)
+
+    def has_change_permission(self, request, obj=None):
+        return False

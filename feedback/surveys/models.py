@@ -1,0 +1,389 @@
+"""The rows of the survey feature. Facts about one row live here; writes that touch
+several rows are in services.py."""
+
+import hashlib
+import hmac
+import secrets
+from base64 import urlsafe_b64encode
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Customer, Order
+
+LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
+
+
+def in_language(texts: dict, language: str) -> str:
+    """A text kept in several languages ({"en": …, "da": …}), in `language`, else in
+    English (a translation a manager has not written yet falls back)."""
+    texts = texts or {}
+    return texts.get(language) or texts.get("en") or next((text for text in texts.values() if text), "")
+
+
+def missing_languages(texts: dict) -> list[str]:
+    return [code for code in LANGUAGE_CODES if not (texts or {}).get(code)]
+
+
+class SurveyKind(models.TextChoices):
+    NPS = "nps", _("NPS (0–10: would you recommend us?)")
+    CSAT = "csat", _("CSAT (1–5: how satisfied were you?)")
+    CLI = "cli", _("CLI (three questions, 1–6)")
+    CUSTOM = "custom", _("Custom")
+
+
+class Survey(models.Model):
+    name = models.CharField(_("name"), max_length=200, help_text=_("For staff; customers see the title."))
+    kind = models.CharField(_("kind"), max_length=10, choices=SurveyKind.choices, default=SurveyKind.CUSTOM)
+    # Texts customers read, one per language: {"en": "…", "da": "…"}.
+    title = models.JSONField(_("title"), default=dict)
+    intro = models.JSONField(_("introduction"), default=dict, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    link_days = models.PositiveSmallIntegerField(
+        _("link valid for (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    # Promoters (NPS 9–10) are thanked with this link: a review page, the referral program.
+    promoter_link = models.URLField(_("link for promoters"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("survey")
+        verbose_name_plural = _("surveys")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def title_in(self, language: str) -> str:
+        return in_language(self.title, language) or self.name
+
+
+class QuestionType(models.TextChoices):
+    SCALE = "scale", _("Scale")
+    SINGLE = "single", _("Single choice")
+    MULTIPLE = "multiple", _("Multiple choice")
+    TEXT = "text", _("Free text")
+
+
+class Question(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions", verbose_name=_("survey"))
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    # The name of the answer in responses and exports; NPS and CSAT read "score", CLI
+    # reads "recommend", "rebuy" and "try".
+    key = models.SlugField(_("key"), max_length=40)
+    type = models.CharField(_("type"), max_length=10, choices=QuestionType.choices, default=QuestionType.SCALE)
+    text = models.JSONField(_("question"), default=dict)
+    required = models.BooleanField(_("required"), default=True)
+    scale_min = models.SmallIntegerField(_("scale from"), default=0)
+    scale_max = models.SmallIntegerField(_("scale to"), default=10)
+    low_label = models.JSONField(_("label of the lowest value"), default=dict, blank=True)
+    high_label = models.JSONField(_("label of the highest value"), default=dict, blank=True)
+    # [{"value": "price", "label": {"en": "The price", …}}, …]
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+    max_length = models.PositiveIntegerField(_("longest answer (characters)"), default=2000)
+    # Shown only when an earlier question was answered with one of these values.
+    show_if_question = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("show only if this question"),
+    )
+    show_if_values = models.JSONField(_("was answered with"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["survey", "key"], name="question_key_unique")]
+
+    def __str__(self) -> str:
+        return in_language(self.text, "en") or self.key
+
+    def text_in(self, language: str) -> str:
+        return in_language(self.text, language)
+
+    def choice_values(self) -> list[str]:
+        if self.type == QuestionType.SCALE:
+            return [str(value) for value in range(self.scale_min, self.scale_max + 1)]
+        return [str(choice.get("value")) for choice in self.choices or []]
+
+    def shown_for(self, answers: dict) -> bool:
+        """Whether the question applies, given the answers so far."""
+        if self.show_if_question_id is None:
+            return True
+        given = answers.get(self.show_if_question.key)
+        given = given if isinstance(given, list) else [given]
+        return any(str(value) in {str(wanted) for wanted in self.show_if_values} for value in given)
+
+
+class TriggerKind(models.TextChoices):
+    CSAT_AFTER_TICKET = "csat_after_ticket", _("After a ticket is resolved")
+    NPS_PERIODIC = "nps_periodic", _("After the first paid order, then every N days")
+    CLI_REPEAT = "cli_repeat", _("Repeat customers, every N days")
+
+
+class SurveyTrigger(models.Model):
+    """What sends invitations on its own, switched on and tuned by managers."""
+
+    kind = models.CharField(_("trigger"), max_length=20, choices=TriggerKind.choices, unique=True)
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="+", verbose_name=_("survey"))
+    enabled = models.BooleanField(_("switched on"), default=False)
+    delay = models.DurationField(
+        _("delay"), default=timedelta(hours=1), help_text=_("After a resolved ticket: wait this long.")
+    )
+    first_after_days = models.PositiveSmallIntegerField(
+        _("first after (days)"), default=14, help_text=_("Days after the first paid order.")
+    )
+    every_days = models.PositiveSmallIntegerField(_("then every (days)"), default=90, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("survey trigger")
+        verbose_name_plural = _("survey triggers")
+
+    def __str__(self) -> str:
+        return str(self.get_kind_display())
+
+
+class InvitationSource(models.TextChoices):
+    CSAT_AFTER_TICKET = "csat_after_ticket", _("After a resolved ticket")
+    NPS_PERIODIC = "nps_periodic", _("NPS schedule")
+    CLI_REPEAT = "cli_repeat", _("CLI schedule")
+    RECOVERY = "recovery", _("Asked again after a recovery ticket")
+    API = "api", _("API")
+    STAFF = "staff", _("Staff")
+    CAMPAIGN = "campaign", _("Campaign")
+
+
+class InvitationStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENT = "sent", _("Sent")
+    OPENED = "opened", _("Opened")
+    ANSWERED = "answered", _("Answered")
+    SKIPPED = "skipped", _("Not sent (contact rules)")
+
+
+def new_token_salt() -> str:
+    return secrets.token_hex(16)
+
+
+class SurveyInvitationQuerySet(models.QuerySet):
+    def due(self, now: datetime) -> "SurveyInvitationQuerySet":
+        return self.filter(status=InvitationStatus.SCHEDULED, send_at__lte=now)
+
+    def counting_for_fatigue(self) -> "SurveyInvitationQuerySet":
+        """Invitations that went out or will: the contact-fatigue rule counts these."""
+        return self.filter(
+            status__in=(
+                InvitationStatus.SCHEDULED,
+                InvitationStatus.SENT,
+                InvitationStatus.OPENED,
+                InvitationStatus.ANSWERED,
+            )
+        )
+
+
+class SurveyInvitation(models.Model):
+    """One customer asked one survey, through a personal link.
+
+    The link is `/s/<id>.<mac>/`: the MAC is an HMAC-SHA256 under SECRET_KEY of the id and
+    128 random bits kept on the row (`token_salt`). The token itself is stored nowhere, so
+    a copy of the database opens nothing, and the same token can be written out again at
+    any retry of the email (a copy the worker sent before it was killed still works).
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="invitations", verbose_name=_("survey"))
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="survey_invitations",
+        verbose_name=_("customer"),
+        db_index=False,
+    )
+    source = models.CharField(_("source"), max_length=20, choices=InvitationSource.choices)
+    ticket = models.ForeignKey(
+        "feedback.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="survey_invitations",
+        verbose_name=_("ticket"),
+        db_index=False,
+    )
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("order"),
+        db_index=False,
+    )
+    # The unhappy answer whose recovery ticket was resolved: this invitation asks again.
+    recovery_of = models.ForeignKey(
+        "SurveyResponse",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("asks again after"),
+        db_index=False,
+    )
+    # One invitation per cause ("csat:ticket:42", "nps:7:2026-11-30").
+    key = models.CharField(_("key"), max_length=120, unique=True, null=True, blank=True)
+    token_salt = models.CharField(max_length=32, default=new_token_salt, editable=False)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
+    status = models.CharField(
+        _("status"), max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.SCHEDULED
+    )
+    skip_reason = models.CharField(_("why not sent"), max_length=200, blank=True)
+    # The sweep's deadline while scheduled.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    objects = SurveyInvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("survey invitation")
+        verbose_name_plural = _("survey invitations")
+        indexes = [
+            models.Index(fields=["send_at"], name="invitation_due", condition=Q(status="scheduled")),
+            # The fatigue rule and a customer's history: their latest invitations first.
+            models.Index(fields=["customer", "-created_at"], name="invitation_customer"),
+            models.Index(fields=["ticket"], name="invitation_ticket", condition=Q(ticket__isnull=False)),
+            models.Index(fields=["survey", "-created_at"], name="invitation_survey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} → {self.customer}"
+
+    @property
+    def token(self) -> str:
+        return f"{self.pk}.{invitation_mac(self.pk, self.token_salt)}"
+
+    def url(self) -> str:
+        from django.urls import reverse
+
+        return settings.SITE_URL + reverse("survey", args=[self.token])
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def display_status(self, now: datetime) -> str:
+        """The status as staff read it: a sent or opened link past its date is expired."""
+        if self.status in (InvitationStatus.SENT, InvitationStatus.OPENED) and self.is_expired(now):
+            return str(_("Expired"))
+        return str(self.get_status_display())
+
+
+def invitation_mac(invitation_id: int, salt: str) -> str:
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"survey-invitation:{invitation_id}:{salt}".encode(), hashlib.sha256
+    ).digest()
+    return urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def parse_token(token: str) -> tuple[int, str] | None:
+    """(invitation id, MAC) of a link's token, or None when it cannot be one."""
+    head, dot, mac = token.partition(".")
+    if not dot or not head.isdigit() or len(head) > 18 or len(mac) != 43:
+        return None
+    return int(head), mac
+
+
+class SurveyResponse(models.Model):
+    invitation = models.OneToOneField(
+        SurveyInvitation, on_delete=models.CASCADE, related_name="response", verbose_name=_("invitation")
+    )
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="responses", verbose_name=_("survey"))
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="survey_responses",
+        verbose_name=_("customer"),
+        db_index=False,
+    )
+    ticket = models.ForeignKey(
+        "feedback.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="survey_responses",
+        verbose_name=_("ticket"),
+        db_index=False,
+    )
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("order"),
+        db_index=False,
+    )
+    # The survey kind's headline: NPS 0–10, CSAT 1–5, CLI the mean of its three answers.
+    score = models.DecimalField(_("score"), max_digits=4, decimal_places=2, null=True, blank=True)
+    answers = models.JSONField(_("answers"), default=dict)
+    language = models.CharField(_("language"), max_length=8, default="en")
+    unhappy = models.BooleanField(_("unhappy"), default=False)
+    recovery_ticket = models.ForeignKey(
+        "feedback.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recovery ticket"),
+        db_index=False,
+    )
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("survey response")
+        verbose_name_plural = _("survey responses")
+        indexes = [
+            models.Index(fields=["submitted_at"], name="response_submitted"),
+            models.Index(fields=["customer", "submitted_at"], name="response_customer"),
+            models.Index(fields=["ticket"], name="response_ticket", condition=Q(ticket__isnull=False)),
+            models.Index(
+                fields=["recovery_ticket"], name="response_recovery", condition=Q(recovery_ticket__isnull=False)
+            ),
+        ]
+        permissions = [
+            ("view_survey_metrics", _("Can view survey scores")),
+            ("export_surveyresponse", _("Can export survey responses")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey}: {self.score if self.score is not None else '—'}"
+
+
+class SurveyMonth(models.Model):
+    """Responses per survey kind and month (TIME_ZONE), kept as they arrive, so a
+    three-year NPS trend reads 36 rows. Rebuildable from the responses."""
+
+    pk = models.CompositePrimaryKey("kind", "month")
+    kind = models.CharField(max_length=10, choices=SurveyKind.choices)
+    month = models.DateField()
+    responses = models.IntegerField(default=0)
+    scored = models.IntegerField(default=0)  # responses with a score
+    score_sum = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    promoters = models.IntegerField(default=0)  # NPS 9–10
+    detractors = models.IntegerField(default=0)  # NPS 0–6
+    satisfied = models.IntegerField(default=0)  # CSAT 4–5
+
+    class Meta:
+        verbose_name = _("survey month")
+        verbose_name_plural = _("survey months")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.month:%Y-%m}"

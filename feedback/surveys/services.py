@@ -1,0 +1,711 @@
+"""Every write of the survey feature: who may be asked (the contact rules), invitations
+and their emails, the sweep that sends scheduled ones, the periodic selection, the
+customer's answer, and closing the loop on an unhappy one.
+
+The admin, the API, the customer pages, the ticket services and beat call these.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from customers.models import Customer, Order, OrderStatus, Unsubscribe
+from customers.outbox import email, emails_write
+from retention_crm.errors import Conflict
+
+from .models import (
+    InvitationSource,
+    InvitationStatus,
+    Question,
+    QuestionType,
+    Survey,
+    SurveyInvitation,
+    SurveyKind,
+    SurveyResponse,
+    SurveyTrigger,
+    TriggerKind,
+    invitation_mac,
+    parse_token,
+)
+
+logger = logging.getLogger(__name__)
+
+INVITATION_KIND = "survey_invitation"
+PAID_STATUSES = (OrderStatus.PAID, OrderStatus.FULFILLED)
+
+
+# --- Who may be asked ------------------------------------------------------------------
+
+
+class ContactRefused(Conflict):
+    """A contact rule forbids asking this customer now (HTTP 409, naming the rule)."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message, code=rule)
+        self.rule = rule
+
+
+# The rules in the order they are reported; each message says why, for staff and the API.
+RULE_MESSAGES = {
+    "no_email": gettext_lazy("The customer has no email address."),
+    "no_consent": gettext_lazy("The customer has not agreed to surveys."),
+    "unsubscribed": gettext_lazy("The customer's address unsubscribed from surveys and offers."),
+    "recent_survey": gettext_lazy("The customer was sent a survey in the last %(days)d days."),
+    "already_scheduled": gettext_lazy("A survey invitation to the customer is already waiting to be sent."),
+    "open_complaint": gettext_lazy("The customer has an open complaint."),
+    "recent_complaint": gettext_lazy("The customer complained in the last %(days)d days."),
+}
+
+
+def rule_message(rule: str) -> str:
+    days = settings.SURVEY_COMPLAINT_QUIET_DAYS if rule == "recent_complaint" else settings.SURVEY_FATIGUE_DAYS
+    return str(RULE_MESSAGES[rule]) % {"days": days}
+
+
+def _rules(
+    *, now: datetime, prefix: str, customer, about_ticket, asking_again: bool, scheduling: bool
+) -> dict[str, object]:
+    """Each contact rule as a condition that is true when it blocks, written against a
+    query whose rows reach the customer's fields through `prefix` ("" on customers,
+    "customer__" on invitations) and its id through `customer` (an OuterRef's name).
+
+    `about_ticket` (an expression) is a ticket the survey is about: the CSAT after a
+    complaint is not held back by that same complaint. `asking_again` (the re-survey
+    after a recovery ticket) is exempt from the recent-survey rule: asking again is the
+    point. `scheduling` adds the rule against a second pending invitation.
+    """
+    from ..models import ACTIVE_STATUSES, Ticket, TicketKind
+
+    quiet_since = now - timedelta(days=settings.SURVEY_COMPLAINT_QUIET_DAYS)
+    complaints = Ticket.objects.filter(customer=OuterRef(customer), kind=TicketKind.COMPLAINT).exclude(
+        pk=Coalesce(about_ticket, Value(0))
+    )
+    rules = {
+        "no_email": Q(**{f"{prefix}email__isnull": True}),
+        "no_consent": Q(**{f"{prefix}survey_consent": False}),
+        "unsubscribed": Exists(Unsubscribe.objects.filter(email=Lower(OuterRef(f"{prefix}email")))),
+    }
+    if not asking_again:
+        since = now - timedelta(days=settings.SURVEY_FATIGUE_DAYS)
+        rules["recent_survey"] = Exists(
+            SurveyInvitation.objects.filter(customer=OuterRef(customer), sent_at__gte=since)
+        )
+        if scheduling:
+            rules["already_scheduled"] = Exists(
+                SurveyInvitation.objects.filter(customer=OuterRef(customer), status=InvitationStatus.SCHEDULED)
+            )
+    rules["open_complaint"] = Exists(complaints.filter(status__in=ACTIVE_STATUSES))
+    rules["recent_complaint"] = Exists(
+        complaints.filter(Q(created_at__gte=quiet_since) | Q(resolved_at__gte=quiet_since))
+    )
+    return rules
+
+
+def contact_refusal(
+    customer: Customer,
+    *,
+    now: datetime,
+    about_ticket_id: int | None = None,
+    asking_again: bool = False,
+    scheduling: bool = True,
+) -> ContactRefused | None:
+    """The first contact rule that forbids asking this customer now, or None. One query."""
+    rules = _rules(
+        now=now,
+        prefix="",
+        customer="pk",
+        about_ticket=Value(about_ticket_id or 0),
+        asking_again=asking_again,
+        scheduling=scheduling,
+    )
+    flags = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            **{f"rule_{name}": ExpressionWrapper(rule, output_field=BooleanField()) for name, rule in rules.items()}
+        )
+        .values(*(f"rule_{name}" for name in rules))
+        .first()
+    )
+    if flags is None:
+        return ContactRefused("no_email", rule_message("no_email"))
+    for name in rules:
+        if flags[f"rule_{name}"]:
+            return ContactRefused(name, rule_message(name))
+    return None
+
+
+def contactable_customers(*, now: datetime):
+    """Customers every contact rule lets us ask now (set-based: the periodic selection
+    and campaigns start from this)."""
+    rules = _rules(now=now, prefix="", customer="pk", about_ticket=Value(0), asking_again=False, scheduling=True)
+    queryset = Customer.objects.all()
+    for rule in rules.values():
+        queryset = queryset.filter(~rule)
+    return queryset
+
+
+# --- Invitations -----------------------------------------------------------------------
+
+
+def survey_invite(
+    *,
+    survey: Survey,
+    customer: Customer,
+    source: str,
+    send_at: datetime | None = None,
+    ticket=None,
+    order: Order | None = None,
+    recovery_of: SurveyResponse | None = None,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> SurveyInvitation:
+    """Invite the customer to answer the survey: at once (the email is written in this
+    transaction), or at `send_at` (the sweep sends it then, checking the rules again).
+
+    Raises ContactRefused when a contact rule forbids it. A `key` that was used already
+    returns that invitation: the same cause never invites twice.
+    """
+    now = now or timezone.now()
+    if not survey.active:
+        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    with transaction.atomic():
+        # One invitation decision per customer at a time: two requests at once cannot
+        # both find no recent survey and both invite.
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if key:
+            existing = SurveyInvitation.objects.filter(key=key).first()
+            if existing is not None:
+                return existing
+        refusal = contact_refusal(
+            customer,
+            now=now,
+            about_ticket_id=ticket.pk if ticket is not None else None,
+            asking_again=recovery_of is not None,
+        )
+        if refusal is not None:
+            raise refusal
+        invitation = SurveyInvitation.objects.create(
+            survey=survey,
+            customer=customer,
+            source=source,
+            ticket=ticket,
+            order=order,
+            recovery_of=recovery_of,
+            key=key,
+            language=customer.locale,
+            status=InvitationStatus.SCHEDULED,
+            send_at=send_at or now,
+            created_at=now,
+        )
+        if invitation.send_at <= now:
+            invitation.customer = customer
+            invitation.survey = survey
+            _send([invitation], now)
+    return invitation
+
+
+def _send(invitations: list[SurveyInvitation], now: datetime) -> None:
+    """Mark the invitations sent and write their emails (one INSERT for all)."""
+    messages = []
+    for invitation in invitations:
+        invitation.status = InvitationStatus.SENT
+        invitation.sent_at = now
+        invitation.send_at = None
+        invitation.expires_at = now + timedelta(days=invitation.survey.link_days)
+        messages.append(
+            email(
+                kind=INVITATION_KIND,
+                to_email=invitation.customer.email,
+                language=invitation.language,
+                key=f"survey:{invitation.pk}:invitation",
+                context={"invitation": invitation.pk},
+                customer=invitation.customer,
+                ticket=invitation.ticket,
+            )
+        )
+    SurveyInvitation.objects.bulk_update(invitations, ["status", "sent_at", "send_at", "expires_at"])
+    emails_write(messages)
+
+
+def survey_invitation_sweep(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Send the scheduled invitations that are due (beat, every minute): claimed with
+    SKIP LOCKED, the contact rules checked again for the whole batch in the same query
+    (a complaint may have come in since), sent or marked not sent in one transaction.
+    Returns how many were handled."""
+    now = now or timezone.now()
+    rules = _rules(
+        now=now,
+        prefix="customer__",
+        customer="customer_id",
+        about_ticket=OuterRef("ticket_id"),
+        asking_again=False,
+        scheduling=False,
+    )
+    recovery_exempt = {"recent_survey"}
+    with transaction.atomic():
+        due = list(
+            SurveyInvitation.objects.due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("customer", "survey")
+            .annotate(
+                **{f"rule_{name}": ExpressionWrapper(rule, output_field=BooleanField()) for name, rule in rules.items()}
+            )
+            .order_by("send_at")[:batch]
+        )
+        to_send, skipped = [], []
+        for invitation in due:
+            broken = [
+                name
+                for name in rules
+                if getattr(invitation, f"rule_{name}") and not (invitation.recovery_of_id and name in recovery_exempt)
+            ]
+            if broken or not invitation.survey.active:
+                invitation.status = InvitationStatus.SKIPPED
+                invitation.send_at = None
+                invitation.skip_reason = (rule_message(broken[0]) if broken else _("The survey is switched off."))[:200]
+                skipped.append(invitation)
+            else:
+                to_send.append(invitation)
+        if skipped:
+            SurveyInvitation.objects.bulk_update(skipped, ["status", "send_at", "skip_reason"])
+        if to_send:
+            _send(to_send, now)
+    return len(due)
+
+
+def next_send_moment(now: datetime, zone: str, customer_id: int) -> datetime:
+    """The weekday morning an invitation scheduled now goes out: today if the morning has
+    not begun in the customer's time zone and today is a weekday, else the next weekday;
+    spread over SURVEY_SEND_HOURS by the customer's id so that not everybody is mailed
+    at 9:00. (PERIODIC_SQL computes the same in PostgreSQL.)"""
+    first_hour, last_hour = settings.SURVEY_SEND_HOURS
+    local = timezone.localtime(now, ZoneInfo(zone))
+    day = local.date() if local.hour < first_hour else local.date() + timedelta(days=1)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    minutes = (customer_id * 7919) % ((last_hour - first_hour) * 60)
+    start = datetime.combine(day, time(first_hour), ZoneInfo(zone))
+    # Wall-clock minutes: add them to the local time, then read the instant.
+    wall = (start.replace(tzinfo=None) + timedelta(minutes=minutes)).replace(tzinfo=ZoneInfo(zone))
+    return wall.astimezone(ZoneInfo("UTC"))
+
+
+def _due_for_periodic(trigger: SurveyTrigger, now: datetime):
+    """Customers due for the trigger's survey now (a queryset; contact rules included)."""
+    recent = now - timedelta(days=trigger.every_days)
+    active_since = now - timedelta(days=settings.RETENTION_WINDOW_DAYS)
+    counted = Order.objects.counted().filter(customer=OuterRef("pk"))
+    queryset = contactable_customers(now=now).filter(
+        Exists(counted.filter(placed_at__gte=active_since)),
+        ~Exists(
+            SurveyInvitation.objects.filter(
+                customer=OuterRef("pk"), survey__kind=trigger.survey.kind, created_at__gte=recent
+            ).exclude(status=InvitationStatus.SKIPPED)
+        ),
+    )
+    if trigger.kind == TriggerKind.NPS_PERIODIC:
+        first_paid_before = now - timedelta(days=trigger.first_after_days)
+        return queryset.filter(
+            Exists(
+                Order.objects.filter(
+                    customer=OuterRef("pk"), status__in=PAID_STATUSES, placed_at__lte=first_paid_before
+                )
+            )
+        )
+    # Repeat customers: a counted order besides their first one.
+    first = (
+        Order.objects.counted().filter(customer=OuterRef(OuterRef("pk"))).order_by("placed_at", "pk").values("pk")[:1]
+    )
+    return queryset.filter(Exists(counted.exclude(pk=Subquery(first))))
+
+
+PERIODIC_SQL = """
+INSERT INTO {table} (survey_id, customer_id, source, key, token_salt, language, status, skip_reason,
+                     send_at, created_at)
+SELECT %(survey)s, due.id, %(source)s, %(prefix)s || due.id || ':' || %(day)s,
+       md5(gen_random_uuid()::text || gen_random_uuid()::text), due.locale, 'scheduled', '',
+       ((morning.day + make_interval(hours => %(first_hour)s,
+                                     mins => ((due.id * 7919) %% %(span)s)::int))::timestamp
+        AT TIME ZONE due.time_zone),
+       %(now)s
+FROM ({due}) AS due
+CROSS JOIN LATERAL (
+    SELECT (CASE WHEN extract(hour FROM local_now) < %(first_hour)s THEN local_now::date
+                 ELSE local_now::date + 1 END) AS candidate
+    FROM (SELECT (%(now)s AT TIME ZONE due.time_zone) AS local_now) AS clock
+) AS today
+CROSS JOIN LATERAL (
+    SELECT today.candidate + CASE extract(isodow FROM today.candidate)
+                                 WHEN 6 THEN 2 WHEN 7 THEN 1 ELSE 0 END AS day
+) AS morning
+ON CONFLICT (key) DO NOTHING
+"""
+
+
+def surveys_schedule(*, now: datetime | None = None) -> int:
+    """Choose who gets the periodic NPS and CLI invitations (beat, hourly; the sweep
+    sends each on its weekday morning). Set-based: one INSERT … SELECT per trigger on
+    PostgreSQL; idempotent by a key per customer and day. Returns how many were made."""
+    now = now or timezone.now()
+    made = 0
+    triggers = SurveyTrigger.objects.filter(
+        enabled=True, kind__in=(TriggerKind.NPS_PERIODIC, TriggerKind.CLI_REPEAT), survey__active=True
+    ).select_related("survey")
+    for trigger in triggers:
+        source = (
+            InvitationSource.NPS_PERIODIC if trigger.kind == TriggerKind.NPS_PERIODIC else InvitationSource.CLI_REPEAT
+        )
+        prefix = f"{trigger.survey.kind}:"
+        day = timezone.localdate(now).isoformat()
+        due = _due_for_periodic(trigger, now).values("id", "locale", "time_zone")
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                sql, params = due.query.sql_with_params()
+                first_hour, last_hour = settings.SURVEY_SEND_HOURS
+                named = {
+                    "survey": trigger.survey_id,
+                    "source": source,
+                    "prefix": prefix,
+                    "day": day,
+                    "now": now,
+                    "first_hour": first_hour,
+                    "span": (last_hour - first_hour) * 60,
+                }
+                # The inner query's %s placeholders become named ones for one call.
+                inner = sql.replace("%s", "%({})s")
+                for index, value in enumerate(params):
+                    named[f"p{index}"] = value
+                inner = inner.format(*(f"p{index}" for index in range(len(params))))
+                with connection.cursor() as cursor:
+                    cursor.execute(PERIODIC_SQL.format(table=SurveyInvitation._meta.db_table, due=inner), named)
+                    made += cursor.rowcount
+            else:
+                rows = [
+                    SurveyInvitation(
+                        survey_id=trigger.survey_id,
+                        customer_id=row["id"],
+                        source=source,
+                        key=f"{prefix}{row['id']}:{day}",
+                        language=row["locale"],
+                        status=InvitationStatus.SCHEDULED,
+                        send_at=next_send_moment(now, row["time_zone"], row["id"]),
+                        created_at=now,
+                    )
+                    for row in due.iterator(chunk_size=2000)
+                ]
+                made += len(SurveyInvitation.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000))
+    return made
+
+
+def invitation_for_ticket_resolved(*, ticket, now: datetime) -> SurveyInvitation | None:
+    """Called by ticket_resolve in its transaction: a recovery ticket's customer is asked
+    the survey again (closing the loop); any other ticket's customer gets the CSAT
+    survey after the trigger's delay, if managers switched it on. A contact rule that
+    forbids it means no invitation, quietly: resolving never fails for it."""
+    recovered = SurveyResponse.objects.filter(recovery_ticket=ticket).select_related("survey").first()
+    if recovered is not None:
+        delay = _csat_trigger().delay if _csat_trigger() else timedelta(hours=1)
+        survey, source, key = recovered.survey, InvitationSource.RECOVERY, f"recovery:{recovered.pk}"
+    else:
+        trigger = _csat_trigger()
+        if trigger is None or not trigger.enabled:
+            return None
+        delay, survey, source, key = (
+            trigger.delay,
+            trigger.survey,
+            InvitationSource.CSAT_AFTER_TICKET,
+            f"csat:ticket:{ticket.pk}",
+        )
+    try:
+        return survey_invite(
+            survey=survey,
+            customer=ticket.customer,
+            source=source,
+            send_at=now + delay,
+            ticket=ticket,
+            order=ticket.order,
+            recovery_of=recovered,
+            key=key,
+            now=now,
+        )
+    except Conflict as refusal:
+        logger.info("No survey after %s: %s", ticket.reference, " ".join(refusal.messages))
+        return None
+
+
+def _csat_trigger() -> SurveyTrigger | None:
+    return SurveyTrigger.objects.filter(kind=TriggerKind.CSAT_AFTER_TICKET).select_related("survey").first()
+
+
+# --- Answering -------------------------------------------------------------------------
+
+
+class LinkInvalid(Exception):
+    """An unknown, forged, used or expired link: the customer sees one friendly page."""
+
+
+def invitation_for_token(token: str, *, now: datetime, lock: bool = False) -> SurveyInvitation:
+    """The invitation a link's token opens, or LinkInvalid. With `lock`, the row is
+    locked (the caller is in a transaction) so that two submissions queue."""
+    import hmac
+
+    parsed = parse_token(token or "")
+    if parsed is None:
+        raise LinkInvalid
+    invitation_id, mac = parsed
+    queryset = SurveyInvitation.objects.select_related("survey", "customer")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    invitation = queryset.filter(pk=invitation_id).first()
+    if invitation is None or not hmac.compare_digest(mac, invitation_mac(invitation.pk, invitation.token_salt)):
+        raise LinkInvalid
+    if invitation.status not in (InvitationStatus.SENT, InvitationStatus.OPENED) or invitation.is_expired(now):
+        raise LinkInvalid
+    return invitation
+
+
+def invitation_opened(invitation: SurveyInvitation, *, now: datetime) -> None:
+    """Record that the link was opened (never an answer: mail scanners open links too)."""
+    if invitation.status == InvitationStatus.SENT:
+        SurveyInvitation.objects.filter(pk=invitation.pk, status=InvitationStatus.SENT).update(
+            status=InvitationStatus.OPENED, opened_at=now
+        )
+
+
+def headline_score(kind: str, answers: dict) -> Decimal | None:
+    """The survey kind's score of one response: NPS and CSAT the "score" answer, CLI the
+    mean of its three answers (2 decimals); None for custom surveys."""
+    if kind in (SurveyKind.NPS, SurveyKind.CSAT):
+        value = answers.get("score")
+        return Decimal(value) if value is not None else None
+    if kind == SurveyKind.CLI:
+        values = [answers.get(key) for key in CLI_KEYS]
+        if any(value is None for value in values):
+            return None
+        return (Decimal(sum(values)) / 3).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return None
+
+
+CLI_KEYS = ("recommend", "rebuy", "try")
+
+
+def is_unhappy(kind: str, score: Decimal | None) -> bool:
+    """An NPS detractor (0–6), a CSAT of 1–2, a CLI below 3."""
+    if score is None:
+        return False
+    return {SurveyKind.NPS: score <= 6, SurveyKind.CSAT: score <= 2, SurveyKind.CLI: score < 3}.get(kind, False)
+
+
+def is_promoter(kind: str, score: Decimal | None) -> bool:
+    return kind == SurveyKind.NPS and score is not None and score >= 9
+
+
+def clean_answers(questions: list[Question], raw: dict) -> dict:
+    """Check raw answers (strings, lists of strings) against the questions; return them
+    typed (scales as int). Raises ValidationError with a message per question key.
+    A question that does not apply (its condition unmet) is dropped."""
+    errors: dict[str, list[str]] = {}
+    answers: dict = {}
+    for question in questions:
+        if not question.shown_for(answers):
+            continue
+        value = raw.get(question.key)
+        if question.type == QuestionType.MULTIPLE:
+            values = (
+                [str(item) for item in (value or [])]
+                if isinstance(value, list | tuple)
+                else ([str(value)] if value not in (None, "") else [])
+            )
+            unknown = [item for item in values if item not in question.choice_values()]
+            if unknown:
+                errors[question.key] = [_("Choose from the options given.")]
+            elif values:
+                answers[question.key] = values
+            elif question.required:
+                errors[question.key] = [_("Please answer this question.")]
+            continue
+        text = "" if value is None else str(value).strip()
+        if not text:
+            if question.required:
+                errors[question.key] = [_("Please answer this question.")]
+            continue
+        if question.type == QuestionType.TEXT:
+            limit = min(question.max_length, settings.SURVEY_TEXT_MAX)
+            if len(text) > limit:
+                errors[question.key] = [
+                    _("Keep it under %(limit)d characters (it has %(length)d).") % {"limit": limit, "length": len(text)}
+                ]
+            else:
+                answers[question.key] = text
+        elif text not in question.choice_values():
+            if question.type == QuestionType.SCALE:
+                errors[question.key] = [
+                    _("Choose a number from %(low)d to %(high)d.")
+                    % {"low": question.scale_min, "high": question.scale_max}
+                ]
+            else:
+                errors[question.key] = [_("Choose from the options given.")]
+        else:
+            answers[question.key] = int(text) if question.type == QuestionType.SCALE else text
+    if errors:
+        raise ValidationError(errors)
+    return answers
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: SurveyResponse
+    promoter_link: str
+
+
+def survey_response_submit(*, token: str, answers: dict, language: str = "", now: datetime | None = None) -> Submitted:
+    """The customer's answer, stored once: the invitation is locked, so of two
+    submissions at once the second finds it answered (LinkInvalid). Counts the answer in
+    the month's scores and, for an unhappy one, opens a recovery ticket (kind feedback,
+    priority high; the customer gets the usual acknowledgment) with the answer in it.
+    Raises ValidationError for answers that do not fit the questions."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invitation = invitation_for_token(token, now=now, lock=True)
+        survey = invitation.survey
+        questions = list(survey.questions.select_related("show_if_question"))
+        cleaned = clean_answers(questions, answers)
+        score = headline_score(survey.kind, cleaned)
+        response = SurveyResponse.objects.create(
+            invitation=invitation,
+            survey=survey,
+            customer=invitation.customer,
+            ticket_id=invitation.ticket_id,
+            order_id=invitation.order_id,
+            score=score,
+            answers=cleaned,
+            language=language or invitation.language,
+            unhappy=is_unhappy(survey.kind, score),
+            submitted_at=now,
+        )
+        SurveyInvitation.objects.filter(pk=invitation.pk).update(status=InvitationStatus.ANSWERED, answered_at=now)
+        if response.unhappy:
+            response.recovery_ticket = _open_recovery_ticket(response, questions, now)
+            response.save(update_fields=["recovery_ticket"])
+        _count_in_month(survey.kind, score, now)
+    link = survey.promoter_link if is_promoter(survey.kind, score) else ""
+    return Submitted(response=response, promoter_link=link)
+
+
+def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], now: datetime):
+    from ..models import Priority, TicketChannel, TicketKind
+    from ..services import ticket_open
+
+    survey = response.survey
+    lines = [
+        _("An unhappy answer to the survey “%(survey)s” (score %(score)s).")
+        % {"survey": survey.name, "score": _format_score(response.score)},
+        "",
+    ]
+    for question in questions:
+        if question.key in response.answers:
+            value = response.answers[question.key]
+            shown = ", ".join(value) if isinstance(value, list) else str(value)
+            lines.append(f"{question.text_in('en') or question.key}: {shown}")
+    if response.ticket_id:
+        from ..models import Ticket
+
+        lines += ["", _("About ticket %(reference)s.") % {"reference": Ticket(pk=response.ticket_id).reference}]
+    return ticket_open(
+        customer=response.customer,
+        description="\n".join(lines),
+        subject=_("Unhappy survey answer: %(survey)s") % {"survey": survey.name},
+        kind=TicketKind.FEEDBACK,
+        channel=TicketChannel.WEB_FORM,
+        priority=Priority.HIGH,
+        language=response.language,
+        now=now,
+    )
+
+
+def _format_score(score: Decimal | None) -> str:
+    if score is None:
+        return "—"
+    return str(score.normalize()) if score == score.to_integral() else str(score)
+
+
+def _count_in_month(kind: str, score: Decimal | None, now: datetime) -> None:
+    """Add one response to its month's row (last in the transaction: the row lock is held
+    only until the commit that follows)."""
+    month = timezone.localdate(now).replace(day=1)
+    scored = score is not None
+    values = [
+        kind,
+        month,
+        1,
+        int(scored),
+        score or 0,
+        int(kind == SurveyKind.NPS and scored and score >= 9),
+        int(kind == SurveyKind.NPS and scored and score <= 6),
+        int(kind == SurveyKind.CSAT and scored and score >= 4),
+    ]
+    table = "feedback_surveymonth"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (kind, month, responses, scored, score_sum, promoters, detractors, satisfied)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (kind, month) DO UPDATE SET"
+            f" responses = {table}.responses + excluded.responses,"
+            f" scored = {table}.scored + excluded.scored,"
+            f" score_sum = {table}.score_sum + excluded.score_sum,"
+            f" promoters = {table}.promoters + excluded.promoters,"
+            f" detractors = {table}.detractors + excluded.detractors,"
+            f" satisfied = {table}.satisfied + excluded.satisfied",
+            values,
+        )
+
+
+def survey_months_rebuild() -> int:
+    """Recompute the monthly rows from the responses (after changing TIME_ZONE)."""
+    from .models import SurveyMonth
+    from .selectors import month_rows_from_responses
+
+    with transaction.atomic():
+        SurveyMonth.objects.all().delete()
+        rows = month_rows_from_responses()
+        SurveyMonth.objects.bulk_create(rows)
+    return len(rows)
+
+
+# --- Unsubscribing ----------------------------------------------------------------------
+
+
+def unsubscribe(*, email_address: str, now: datetime | None = None) -> bool:
+    """No more surveys or offers to this address; pending ones are cancelled. True when
+    it is new. Idempotent: a second press changes nothing."""
+    from customers.models import Delivery, Message
+
+    address = email_address.strip().lower()
+    with transaction.atomic():
+        _row, created = Unsubscribe.objects.get_or_create(email=address, defaults={"created_at": now or timezone.now()})
+        Message.objects.filter(to_email=address, kind__in=OPTIONAL_KINDS, delivery=Delivery.PENDING).update(
+            delivery=Delivery.CANCELLED, next_attempt_at=None, last_error="the address unsubscribed"
+        )
+        SurveyInvitation.objects.filter(
+            customer__in=Customer.objects.with_email(address), status=InvitationStatus.SCHEDULED
+        ).update(status=InvitationStatus.SKIPPED, send_at=None, skip_reason=rule_message("unsubscribed")[:200])
+    return created
+
+
+# Emails a customer may say no to (surveys now; offers and win-back campaigns later).
+OPTIONAL_KINDS = (INVITATION_KIND,)
+
+
+def first_day_of_month(day: date) -> date:
+    return day.replace(day=1)

@@ -1,0 +1,143 @@
+"""The survey pages customers reach from their invitation: the form (in their language,
+no JavaScript needed), the thank-you page, and unsubscribing in one step.
+
+Opening a link never records an answer (mail scanners open every link): the score a
+button in the email carries is only preselected, and the customer confirms with one
+press, a POST with CSRF."""
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from customers.outbox import unsubscribed_address
+from retention_crm.pages import customer_page
+
+from .models import QuestionType, Survey, in_language
+from .services import LinkInvalid, invitation_for_token, invitation_opened, survey_response_submit, unsubscribe
+
+THANKS_SALT = "feedback.survey.thanks"
+
+
+def _in_customers_language(request, language: str) -> None:
+    """The invitation's language, unless the customer chose another with the switch."""
+    from django.conf import settings
+
+    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+
+
+def survey_fields(survey: Survey, values: dict, errors: dict, *, language: str) -> list[dict]:
+    """What the form template needs of each question, in `language` (the customer page
+    and the admin's preview)."""
+    fields = []
+    for question in survey.questions.select_related("show_if_question"):
+        given = values.get(question.key)
+        chosen = {str(item) for item in given} if isinstance(given, list) else {str(given)} if given else set()
+        if question.type == QuestionType.SCALE:
+            options = [{"value": value, "label": value} for value in question.choice_values()]
+        else:
+            options = [
+                {"value": str(choice.get("value")), "label": in_language(choice.get("label") or {}, language)}
+                for choice in question.choices or []
+            ]
+        for option in options:
+            option["checked"] = option["value"] in chosen
+        fields.append(
+            {
+                "key": question.key,
+                "type": question.type,
+                "text": question.text_in(language),
+                "required": question.required,
+                "options": options,
+                "low_label": in_language(question.low_label, language),
+                "high_label": in_language(question.high_label, language),
+                "value": given if isinstance(given, str) else "",
+                "max_length": question.max_length,
+                "errors": errors.get(question.key, []),
+                "show_if_key": question.show_if_question.key if question.show_if_question_id else "",
+                "show_if_values": " ".join(str(value) for value in question.show_if_values or []),
+            }
+        )
+    return fields
+
+
+def _answers_from(query) -> dict:
+    return {key: query.getlist(key) if len(query.getlist(key)) > 1 else query.get(key) for key in query}
+
+
+@customer_page
+def survey_page(request, token: str):
+    now = timezone.now()
+    try:
+        invitation = invitation_for_token(token, now=now)
+    except LinkInvalid:
+        # Unknown, forged, used or expired: one friendly page for all.
+        return render(request, "public/link_invalid.html", status=404)
+    _in_customers_language(request, invitation.language)
+    errors: dict = {}
+    if request.method == "POST":
+        answers = _answers_from(request.POST)
+        answers.pop("csrfmiddlewaretoken", None)
+        for field in survey_fields(invitation.survey, {}, {}, language=translation.get_language()):
+            if field["type"] == QuestionType.MULTIPLE:
+                answers[field["key"]] = request.POST.getlist(field["key"])
+        try:
+            submitted = survey_response_submit(token=token, answers=answers, language=translation.get_language())
+        except LinkInvalid:
+            return render(request, "public/link_invalid.html", status=404)
+        except ValidationError as exc:
+            errors = exc.message_dict
+            values = answers
+        else:
+            signed = signing.dumps({"link": submitted.promoter_link}, salt=THANKS_SALT)
+            return HttpResponseRedirect(f"{reverse('survey-thanks')}?r={signed}")
+    else:
+        invitation_opened(invitation, now=now)
+        # A score button in the email preselects its answer; nothing is stored yet.
+        values = {key: request.GET.get(key) for key in request.GET}
+    context = {
+        "survey": invitation.survey,
+        "title": invitation.survey.title_in(translation.get_language()),
+        "intro": in_language(invitation.survey.intro, translation.get_language()),
+        "fields": survey_fields(invitation.survey, values, errors, language=translation.get_language()),
+        "errors": errors,
+    }
+    return render(request, "public/survey_form.html", context, status=400 if errors else 200)
+
+
+@customer_page
+def survey_thanks(request):
+    try:
+        payload = signing.loads(request.GET.get("r", ""), salt=THANKS_SALT, max_age=3600)
+    except signing.BadSignature:
+        payload = {}
+    return render(request, "public/survey_thanks.html", {"promoter_link": payload.get("link", "")})
+
+
+@customer_page
+def unsubscribe_page(request, token: str):
+    """One press: the page names what stops and has one button (a POST with CSRF)."""
+    address = unsubscribed_address(token)
+    if address is None:
+        return render(request, "public/link_invalid.html", status=404)
+    done = False
+    if request.method == "POST":
+        unsubscribe(email_address=address)
+        done = True
+    return render(request, "public/unsubscribe.html", {"address": address, "done": done})
+
+
+@csrf_exempt  # RFC 8058: the mail program POSTs "List-Unsubscribe=One-Click" with no page, hence no CSRF token;
+@require_POST  # the signed token alone decides, and it can only ever unsubscribe its own address.
+def unsubscribe_one_click(request, token: str):
+    address = unsubscribed_address(token)
+    if address is None:
+        return HttpResponse(status=404)
+    unsubscribe(email_address=address)
+    return HttpResponse(status=200)

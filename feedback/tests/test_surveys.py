@@ -370,7 +370,9 @@ def test_switched_off_csat_and_customers_without_consent_get_no_survey(customer,
 
 def test_scores_on_a_small_data_set_match_hand_computed_values(clock):
     def respond(kind, **answers):
-        person = Customer.objects.create(email=f"{len(answers)}-{Customer.objects.count()}@example.com", survey_consent=True)
+        person = Customer.objects.create(
+            email=f"{len(answers)}-{Customer.objects.count()}@example.com", survey_consent=True
+        )
         return answer(services.survey_invite(survey=survey(kind), customer=person, source="api"), **answers)
 
     for score in (10, 9, 9, 8, 7, 6, 3, 0):  # 3 promoters, 2 passives, 3 detractors
@@ -485,7 +487,9 @@ def test_the_periodic_selection_follows_first_order_activity_and_the_rules(clock
     paid_order(no_consent, NOW - timedelta(days=20))
     recently_asked = person("asked")
     paid_order(recently_asked, NOW - timedelta(days=100))
-    old = services.survey_invite(survey=survey("nps"), customer=recently_asked, source="api", now=NOW - timedelta(days=60))
+    old = services.survey_invite(
+        survey=survey("nps"), customer=recently_asked, source="api", now=NOW - timedelta(days=60)
+    )
     assert old.status == InvitationStatus.SENT
     assert services.surveys_schedule() == 1
     assert SurveyInvitation.objects.filter(source="nps_periodic").get().customer == due

@@ -338,13 +338,13 @@ UNSUBSCRIBE_SALT = "customers.unsubscribe"
 def unsubscribe_url(address: str) -> str:
     """The one-step unsubscribe link of an address: signed, so that nobody can
     unsubscribe another address, and without expiry (it must work in any old email)."""
-    token = signing.dumps(address.strip().lower(), salt=UNSUBSCRIBE_SALT, compress=True)
+    token = signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object(address.strip().lower(), compress=True)
     return settings.SITE_URL + reverse("unsubscribe", args=[token])
 
 
 def unsubscribed_address(token: str) -> str | None:
     try:
-        return signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        return signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)
     except signing.BadSignature:
         return None
 

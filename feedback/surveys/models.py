@@ -334,7 +334,7 @@ class SurveyResponse(models.Model):
     # The survey kind's headline: NPS 0–10, CSAT 1–5, CLI the mean of its three answers.
     score = models.DecimalField(_("score"), max_digits=4, decimal_places=2, null=True, blank=True)
     answers = models.JSONField(_("answers"), default=dict)
-    language = models.CharField(_("language"), max_length=8, default="en")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
     unhappy = models.BooleanField(_("unhappy"), default=False)
     recovery_ticket = models.ForeignKey(
         "feedback.Ticket",

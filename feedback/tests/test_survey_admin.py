@@ -1,0 +1,122 @@
+"""Surveys in the admin: the builder with a box per language, the preview, triggers,
+invitations and responses (filters, export, a fixed number of queries)."""
+
+import pytest
+
+from customers.models import Customer
+from feedback.models import Question, Survey, SurveyTrigger
+from feedback.surveys import services
+
+pytestmark = pytest.mark.django_db
+
+
+def answered(count: int, kind: str = "nps", score: str = "9"):
+    survey = Survey.objects.get(kind=kind)
+    for index in range(count):
+        customer = Customer.objects.create(email=f"{kind}{index}@example.com", survey_consent=True)
+        invitation = services.survey_invite(survey=survey, customer=customer, source="api")
+        services.survey_response_submit(token=invitation.token, answers={"score": score})
+
+
+def test_the_survey_list_shows_missing_translations(manager_client):
+    custom = Survey.objects.create(name="Delivery", title={"en": "Delivery", "da": "Levering"})
+    Question.objects.create(survey=custom, key="q", text={"en": "How was it?", "ko": "어땠나요?"})
+    page = manager_client.get("/admin/feedback/survey/").content.decode()
+    assert "Delivery" in page
+    assert "Simplified Chinese, Russian, Danish, Korean" in page or "Simplified Chinese, Russian" in page
+    assert page.count("—") >= 3  # the three standard surveys miss nothing
+
+
+def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
+    form = {
+        "name": "Delivery",
+        "kind": "custom",
+        "active": "on",
+        "link_days": "14",
+        "promoter_link": "",
+        "title__en": "How was the delivery?",
+        "title__da": "Hvordan var leveringen?",
+        "questions-TOTAL_FORMS": "1",
+        "questions-INITIAL_FORMS": "0",
+        "questions-MIN_NUM_FORMS": "0",
+        "questions-MAX_NUM_FORMS": "1000",
+        "questions-0-position": "0",
+        "questions-0-key": "speed",
+        "questions-0-type": "scale",
+        "questions-0-required": "on",
+        "questions-0-scale_min": "1",
+        "questions-0-scale_max": "5",
+        "questions-0-choices": "[]",
+        "questions-0-max_length": "2000",
+        "questions-0-show_if_values": "[]",
+        "questions-0-text__en": "How fast was it?",
+        "questions-0-text__ko": "얼마나 빨랐나요?",
+    }
+    response = manager_client.post("/admin/feedback/survey/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    survey = Survey.objects.get(name="Delivery")
+    assert survey.title == {"en": "How was the delivery?", "da": "Hvordan var leveringen?"}
+    (question,) = survey.questions.all()
+    assert question.text == {"en": "How fast was it?", "ko": "얼마나 빨랐나요?"}
+    assert question.text_in("ru") == "How fast was it?"  # falls back to English
+
+    bad = dict(form, name="Broken", **{"questions-0-scale_max": "40", "title__en": ""})
+    response = manager_client.post("/admin/feedback/survey/add/", bad)
+    assert response.status_code == 200 and not Survey.objects.filter(name="Broken").exists()
+    assert "at most 11 points" in response.content.decode()
+
+
+def test_the_preview_shows_the_form_in_a_chosen_language(manager_client, agent_client):
+    nps = Survey.objects.get(kind="nps")
+    page = manager_client.get(f"/admin/feedback/survey/{nps.pk}/preview/?language=ru").content.decode()
+    assert "Насколько вероятно, что вы порекомендуете нас другу или коллеге?" in page
+    assert page.count('type="radio" disabled') == 11
+    assert agent_client.get(f"/admin/feedback/survey/{nps.pk}/preview/").status_code == 200  # agents may look
+    assert agent_client.get(f"/admin/feedback/survey/{nps.pk}/change/").status_code == 200
+    assert agent_client.post(f"/admin/feedback/survey/{nps.pk}/change/", {}).status_code == 403
+
+
+def test_managers_switch_triggers_on_and_off(manager_client):
+    trigger = SurveyTrigger.objects.get(kind="cli_repeat")
+    page = manager_client.get(f"/admin/feedback/surveytrigger/{trigger.pk}/change/")
+    assert page.status_code == 200
+    response = manager_client.post(
+        f"/admin/feedback/surveytrigger/{trigger.pk}/change/",
+        {
+            "survey": trigger.survey_id,
+            "enabled": "on",
+            "delay": "02:00:00",
+            "first_after_days": "7",
+            "every_days": "60",
+        },
+    )
+    assert response.status_code == 302
+    trigger.refresh_from_db()
+    assert trigger.enabled and trigger.every_days == 60
+
+
+def test_invitations_and_responses_lists_read_a_fixed_number_of_queries(manager_client, django_assert_num_queries):
+    answered(3)
+    manager_client.get("/admin/feedback/surveyresponse/")  # warm the permission cache
+    with django_assert_num_queries(5) as few:
+        manager_client.get("/admin/feedback/surveyresponse/")
+    answered(20, kind="csat", score="2")
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = manager_client.get("/admin/feedback/surveyresponse/")
+    assert page.status_code == 200 and "C-0000" in page.content.decode()  # recovery tickets linked
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = manager_client.get("/admin/feedback/surveyinvitation/?status=answered")
+    assert page.status_code == 200 and "Answered" in page.content.decode()
+
+
+def test_responses_export_as_csv_for_managers_only(manager_client, agent_client):
+    answered(2)
+    url = "/admin/feedback/surveyresponse/export/"
+    form = manager_client.get(url).context["form"]
+    columns = {name: "on" for name, field in form.fields.items() if getattr(field, "is_selectable_field", False)}
+    response = manager_client.post(url, {**columns, "format": "0", "resource": "0"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = response.content.decode()
+    assert text.splitlines()[0].startswith("id,submitted_at,survey,kind,customer_id,customer_email")
+    assert text.count('"{""score"": 9}"') == 2
+    assert agent_client.get("/admin/feedback/surveyresponse/export/").status_code == 403

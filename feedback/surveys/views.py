@@ -5,6 +5,7 @@ Opening a link never records an answer (mail scanners open every link): the scor
 button in the email carries is only preselected, and the customer confirms with one
 press, a POST with CSRF."""
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
@@ -25,8 +26,6 @@ THANKS_SALT = "feedback.survey.thanks"
 
 def _in_customers_language(request, language: str) -> None:
     """The invitation's language, unless the customer chose another with the switch."""
-    from django.conf import settings
-
     if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
         translation.activate(language)
         request.LANGUAGE_CODE = language
@@ -95,7 +94,9 @@ def survey_page(request, token: str):
             errors = exc.message_dict
             values = answers
         else:
-            signed = signing.dumps({"link": submitted.promoter_link}, salt=THANKS_SALT)
+            signed = signing.dumps(
+                {"link": submitted.promoter_link, "language": translation.get_language()}, salt=THANKS_SALT
+            )
             return HttpResponseRedirect(f"{reverse('survey-thanks')}?r={signed}")
     else:
         invitation_opened(invitation, now=now)
@@ -117,6 +118,8 @@ def survey_thanks(request):
         payload = signing.loads(request.GET.get("r", ""), salt=THANKS_SALT, max_age=3600)
     except signing.BadSignature:
         payload = {}
+    if payload.get("language") in {code for code, _name in settings.LANGUAGES}:
+        _in_customers_language(request, payload["language"])  # the language the survey was answered in
     return render(request, "public/survey_thanks.html", {"promoter_link": payload.get("link", "")})
 
 

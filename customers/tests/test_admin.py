@@ -27,8 +27,17 @@ def test_the_roles_are_made_by_the_migration():
         return set(permissions.values_list("codename", flat=True))
 
     agent, manager = codenames("Support agent"), codenames("Support manager")
-    # Agents read customers and orders, and log notes, calls and meetings on the timeline.
-    assert agent == {"view_customer", "view_order", "view_orderline", "view_product", "view_message", "add_message"}
+    # Agents read customers and orders, log notes, calls and meetings on the timeline, and
+    # see who unsubscribed.
+    assert agent == {
+        "view_customer",
+        "view_order",
+        "view_orderline",
+        "view_product",
+        "view_message",
+        "add_message",
+        "view_unsubscribe",
+    }
     assert {"change_order", "import_order", "export_customer", "view_retention_metrics"} <= manager
     assert agent < manager
 

@@ -21,6 +21,9 @@ class SupportForm(forms.Form):
         label=_("What is it about?"), choices=TicketKind.choices, initial=TicketKind.COMPLAINT, widget=forms.RadioSelect
     )
     message = forms.CharField(label=_("Your message"), max_length=MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 8}))
+    survey_consent = forms.BooleanField(
+        label=_("You may ask me afterwards how you did (a short survey by email)"), required=False
+    )
     # A honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
 

@@ -52,6 +52,7 @@ def support_form(request):
                     channel=TicketChannel.WEB_FORM,
                     order_reference=data["order_reference"],
                     language=translation.get_language(),
+                    survey_consent=data["survey_consent"],
                 )
             except ValidationError as exc:
                 for field, messages in exc.message_dict.items():

@@ -108,6 +108,7 @@ def ticket_open(
     language: str = "",
     author=None,
     inbound_message_id: str = "",
+    survey_consent: bool = False,
     now: datetime | None = None,
 ) -> Ticket:
     """Open a ticket for the customer with this email (found or created) or for
@@ -115,7 +116,8 @@ def ticket_open(
     write the acknowledgment, all in one transaction.
 
     `language` is the language the customer wrote in (the form's, say); the ticket's
-    emails use it, else the customer's own.
+    emails use it, else the customer's own. `survey_consent` is the customer's yes to
+    a survey afterwards (a box on the form): it is recorded; a no withdraws nothing.
     """
     _validate_choice(kind, TicketKind, "kind")
     _validate_choice(channel, TicketChannel, "channel")
@@ -131,6 +133,9 @@ def ticket_open(
             if not email:
                 raise ValidationError({"customer_email": _("An email address is needed.")})
             customer = customer_for_contact(email=email, name=name, locale=language)
+        if survey_consent and not customer.survey_consent:
+            customer.survey_consent = True
+            customer.save(update_fields=["survey_consent", "updated_at"])
         ticket = Ticket(
             customer=customer,
             order=_order_for(customer, order_reference),

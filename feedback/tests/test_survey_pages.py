@@ -177,3 +177,13 @@ def test_the_invitation_is_not_sent_after_it_was_answered(customer):
     message = Message.objects.get(key=f"survey:{invitation.pk}:invitation")
     assert message_deliver(message.pk) == "cancelled"
     assert SurveyInvitation.objects.get().status == InvitationStatus.ANSWERED
+
+
+def test_the_contact_form_asks_whether_we_may_survey_afterwards(client):
+    form = {"name": "Ann", "email": "new@example.com", "kind": "question", "message": "Hello there", "website": ""}
+    client.post("/support/", form)
+    assert Customer.objects.get(email="new@example.com").survey_consent is False
+    client.post("/support/", {**form, "survey_consent": "on"})
+    assert Customer.objects.get(email="new@example.com").survey_consent is True
+    client.post("/support/", form)  # a later ticket without the tick withdraws nothing
+    assert Customer.objects.get(email="new@example.com").survey_consent is True

@@ -83,7 +83,7 @@ SURVEYS = [
 # trigger kind, survey kind, switched on
 TRIGGERS = [("csat_after_ticket", "csat", True), ("nps_periodic", "nps", True), ("cli_repeat", "cli", False)]
 
-SURVEY_MODELS = ("survey", "question", "surveytrigger", "surveyinvitation", "surveyresponse")
+SURVEY_MODELS = ("survey", "question", "surveytrigger", "surveyinvitation", "surveyresponse", "surveycampaign")
 AGENT = {"feedback": ["view_survey", "view_question", "view_surveytrigger", "view_surveyinvitation",
                       "add_surveyinvitation", "view_surveyresponse"], "customers": ["view_unsubscribe"]}
 MANAGER = {

@@ -169,6 +169,26 @@ class InvitationStatus(models.TextChoices):
     SKIPPED = "skipped", _("Not sent (contact rules)")
 
 
+class SurveyCampaign(models.Model):
+    """A manager's choice of a survey and a set of customers (a filtered customer list)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("survey"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("by")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    selected = models.PositiveIntegerField(_("customers chosen"), default=0)
+    invited = models.PositiveIntegerField(_("invited"), default=0)
+
+    class Meta:
+        verbose_name = _("survey campaign")
+        verbose_name_plural = _("survey campaigns")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def new_token_salt() -> str:
     return secrets.token_hex(16)
 
@@ -235,6 +255,15 @@ class SurveyInvitation(models.Model):
         verbose_name=_("asks again after"),
         db_index=False,
     )
+    campaign = models.ForeignKey(
+        SurveyCampaign,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations",
+        verbose_name=_("campaign"),
+        db_index=False,
+    )
     # One invitation per cause ("csat:ticket:42", "nps:7:2026-11-30").
     key = models.CharField(_("key"), max_length=120, unique=True, null=True, blank=True)
     token_salt = models.CharField(max_length=32, default=new_token_salt, editable=False)
@@ -262,6 +291,7 @@ class SurveyInvitation(models.Model):
             models.Index(fields=["customer", "-created_at"], name="invitation_customer"),
             models.Index(fields=["ticket"], name="invitation_ticket", condition=Q(ticket__isnull=False)),
             models.Index(fields=["survey", "-created_at"], name="invitation_survey"),
+            models.Index(fields=["campaign"], name="invitation_campaign", condition=Q(campaign__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from .models import (
     Question,
     QuestionType,
     Survey,
+    SurveyCampaign,
     SurveyInvitation,
     SurveyKind,
     SurveyResponse,
@@ -330,14 +331,16 @@ def _due_for_periodic(trigger: SurveyTrigger, now: datetime):
     return queryset.filter(Exists(counted.exclude(pk=Subquery(first))))
 
 
-PERIODIC_SQL = """
-INSERT INTO {table} (survey_id, customer_id, source, key, token_salt, language, status, skip_reason,
-                     send_at, created_at)
-SELECT %(survey)s, due.id, %(source)s, %(prefix)s || due.id || ':' || %(day)s,
+SCHEDULE_SQL = """
+INSERT INTO {table} (survey_id, customer_id, campaign_id, source, key, token_salt, language, status,
+                     skip_reason, send_at, created_at)
+SELECT %(survey)s, due.id, %(campaign)s, %(source)s, %(prefix)s || due.id || %(suffix)s,
        md5(gen_random_uuid()::text || gen_random_uuid()::text), due.locale, 'scheduled', '',
-       ((morning.day + make_interval(hours => %(first_hour)s,
-                                     mins => ((due.id * 7919) %% %(span)s)::int))::timestamp
-        AT TIME ZONE due.time_zone),
+       CASE WHEN %(morning)s THEN
+           ((morning.day + make_interval(hours => %(first_hour)s,
+                                         mins => ((due.id * 7919) %% %(span)s)::int))::timestamp
+            AT TIME ZONE due.time_zone)
+       ELSE %(now)s END,
        %(now)s
 FROM ({due}) AS due
 CROSS JOIN LATERAL (
@@ -353,6 +356,59 @@ ON CONFLICT (key) DO NOTHING
 """
 
 
+def _schedule_invitations(
+    due,
+    *,
+    survey: Survey,
+    source: str,
+    key: tuple[str, str],
+    now: datetime,
+    morning: bool,
+    campaign_id: int | None = None,
+) -> int:
+    """Insert a scheduled invitation for every customer of `due` (a customer queryset),
+    keyed `key[0] + <customer id> + key[1]` so that a second run adds nobody twice;
+    sent at `now`, or on the customer's next weekday morning. One INSERT … SELECT on
+    PostgreSQL; elsewhere (SQLite under `make run`) rows from Python. Returns how many."""
+    rows = due.values("id", "locale", "time_zone")
+    prefix, suffix = key
+    if connection.vendor != "postgresql":
+        invitations = [
+            SurveyInvitation(
+                survey_id=survey.pk,
+                customer_id=row["id"],
+                campaign_id=campaign_id,
+                source=source,
+                key=f"{prefix}{row['id']}{suffix}",
+                language=row["locale"],
+                status=InvitationStatus.SCHEDULED,
+                send_at=next_send_moment(now, row["time_zone"], row["id"]) if morning else now,
+                created_at=now,
+            )
+            for row in rows.iterator(chunk_size=2000)
+        ]
+        return len(SurveyInvitation.objects.bulk_create(invitations, ignore_conflicts=True, batch_size=1000))
+    sql, params = rows.query.sql_with_params()
+    first_hour, last_hour = settings.SURVEY_SEND_HOURS
+    named = {
+        "survey": survey.pk,
+        "campaign": campaign_id,
+        "source": source,
+        "prefix": prefix,
+        "suffix": suffix,
+        "now": now,
+        "morning": morning,
+        "first_hour": first_hour,
+        "span": (last_hour - first_hour) * 60,
+    }
+    # The inner query's %s placeholders become named ones, for one call.
+    named.update({f"p{index}": value for index, value in enumerate(params)})
+    inner = sql.replace("%s", "%({})s").format(*(f"p{index}" for index in range(len(params))))
+    with connection.cursor() as cursor:
+        cursor.execute(SCHEDULE_SQL.format(table=SurveyInvitation._meta.db_table, due=inner), named)
+        return cursor.rowcount
+
+
 def surveys_schedule(*, now: datetime | None = None) -> int:
     """Choose who gets the periodic NPS and CLI invitations (beat, hourly; the sweep
     sends each on its weekday morning). Set-based: one INSERT … SELECT per trigger on
@@ -366,46 +422,68 @@ def surveys_schedule(*, now: datetime | None = None) -> int:
         source = (
             InvitationSource.NPS_PERIODIC if trigger.kind == TriggerKind.NPS_PERIODIC else InvitationSource.CLI_REPEAT
         )
-        prefix = f"{trigger.survey.kind}:"
-        day = timezone.localdate(now).isoformat()
-        due = _due_for_periodic(trigger, now).values("id", "locale", "time_zone")
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                sql, params = due.query.sql_with_params()
-                first_hour, last_hour = settings.SURVEY_SEND_HOURS
-                named = {
-                    "survey": trigger.survey_id,
-                    "source": source,
-                    "prefix": prefix,
-                    "day": day,
-                    "now": now,
-                    "first_hour": first_hour,
-                    "span": (last_hour - first_hour) * 60,
-                }
-                # The inner query's %s placeholders become named ones for one call.
-                inner = sql.replace("%s", "%({})s")
-                for index, value in enumerate(params):
-                    named[f"p{index}"] = value
-                inner = inner.format(*(f"p{index}" for index in range(len(params))))
-                with connection.cursor() as cursor:
-                    cursor.execute(PERIODIC_SQL.format(table=SurveyInvitation._meta.db_table, due=inner), named)
-                    made += cursor.rowcount
-            else:
-                rows = [
-                    SurveyInvitation(
-                        survey_id=trigger.survey_id,
-                        customer_id=row["id"],
-                        source=source,
-                        key=f"{prefix}{row['id']}:{day}",
-                        language=row["locale"],
-                        status=InvitationStatus.SCHEDULED,
-                        send_at=next_send_moment(now, row["time_zone"], row["id"]),
-                        created_at=now,
-                    )
-                    for row in due.iterator(chunk_size=2000)
-                ]
-                made += len(SurveyInvitation.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000))
+            made += _schedule_invitations(
+                _due_for_periodic(trigger, now),
+                survey=trigger.survey,
+                source=source,
+                key=(f"{trigger.survey.kind}:", f":{timezone.localdate(now).isoformat()}"),
+                now=now,
+                morning=True,
+            )
     return made
+
+
+# --- Campaigns ------------------------------------------------------------------------
+
+
+def campaign_audience(customers, *, now: datetime | None = None) -> dict:
+    """How many of the chosen customers a campaign would invite, and how many each
+    contact rule holds back (a customer held back by several counts under each): one
+    aggregate query, for the manager to see before sending."""
+    from django.db.models import Count
+
+    now = now or timezone.now()
+    rules = _rules(now=now, prefix="", customer="pk", about_ticket=Value(0), asking_again=False, scheduling=True)
+    allowed = Q()
+    for rule in rules.values():
+        allowed &= ~Q(rule)
+    counts = Customer.objects.filter(pk__in=customers.values("pk")).aggregate(
+        selected=Count("pk"),
+        invited=Count("pk", filter=allowed),
+        **{name: Count("pk", filter=Q(rule)) for name, rule in rules.items()},
+    )
+    return {
+        "selected": counts.pop("selected"),
+        "invited": counts.pop("invited"),
+        "held_back": [(rule_message(name), count) for name, count in counts.items() if count],
+    }
+
+
+def survey_campaign_send(
+    *, survey: Survey, customers, name: str, author=None, morning: bool = False, now: datetime | None = None
+) -> SurveyCampaign:
+    """Invite the chosen customers whom the contact rules allow: now (the sweep sends
+    them within a minute) or on each one's next weekday morning. Set-based; the sweep
+    checks the rules again when each falls due."""
+    now = now or timezone.now()
+    if not survey.active:
+        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    with transaction.atomic():
+        campaign = SurveyCampaign.objects.create(
+            name=name[:200], survey=survey, created_by=author, created_at=now, selected=customers.count()
+        )
+        campaign.invited = _schedule_invitations(
+            contactable_customers(now=now).filter(pk__in=customers.values("pk")),
+            survey=survey,
+            source=InvitationSource.CAMPAIGN,
+            key=(f"campaign:{campaign.pk}:", ""),
+            now=now,
+            morning=morning,
+            campaign_id=campaign.pk,
+        )
+        campaign.save(update_fields=["invited"])
+    return campaign
 
 
 def invitation_for_ticket_resolved(*, ticket, now: datetime) -> SurveyInvitation | None:

@@ -122,3 +122,42 @@ def test_responses_export_as_csv_for_managers_only(manager_client, agent_client)
     assert text.splitlines()[0].startswith("id,submitted_at,survey,kind,customer_id,customer_email")
     assert text.count('"{""score"": 9}"') == 2
     assert agent_client.get("/admin/feedback/surveyresponse/export/").status_code == 403
+
+
+def test_a_manager_sees_how_many_a_campaign_reaches_then_sends_it(manager_client):
+    people = [Customer.objects.create(email=f"p{n}@example.com", survey_consent=n != 0) for n in range(4)]
+    ids = [str(person.pk) for person in people[:3]]
+    nps = Survey.objects.get(kind="nps")
+    page = manager_client.post("/admin/customers/customer/", {"action": "invite_to_survey", "_selected_action": ids})
+    text = page.content.decode()
+    assert page.status_code == 200 and "2 of the 3 chosen customers will get the invitation." in text
+    assert "The customer has not agreed to surveys.: 1" in text
+    response = manager_client.post(
+        "/admin/customers/customer/",
+        {
+            "action": "invite_to_survey",
+            "_selected_action": ids,
+            "index": "0",
+            "select_across": "0",
+            "send": "Send",
+            "survey": nps.pk,
+            "name": "Winter",
+            "timing": "now",
+        },
+    )
+    assert response.status_code == 302
+    from feedback.models import SurveyInvitation
+    from feedback.surveys.models import SurveyCampaign
+
+    campaign = SurveyCampaign.objects.get()
+    assert (campaign.name, campaign.selected, campaign.invited) == ("Winter", 3, 2)
+    assert {invitation.customer_id for invitation in SurveyInvitation.objects.filter(campaign=campaign)} == {
+        people[1].pk,
+        people[2].pk,
+    }
+    assert manager_client.get("/admin/feedback/surveycampaign/").status_code == 200
+
+
+def test_agents_cannot_send_campaigns(agent_client):
+    page = agent_client.get("/admin/customers/customer/").content.decode()
+    assert "invite_to_survey" not in page

@@ -499,3 +499,29 @@ def test_choosing_the_nps_invitations_is_one_statement_per_trigger(clock, django
     with django_assert_max_num_queries(6):
         services.surveys_schedule()
     assert connection.vendor == "postgresql"
+
+
+# --- Campaigns ---------------------------------------------------------------------------------
+
+
+def test_a_campaign_invites_whom_the_rules_allow_once_and_the_sweep_sends_them(clock, open_ticket):
+    people = [Customer.objects.create(email=f"k{n}@example.com", survey_consent=True) for n in range(5)]
+    Customer.objects.filter(pk=people[0].pk).update(survey_consent=False)
+    open_ticket(email=people[1].email, kind="complaint")
+    invite(people[2], "csat")
+    chosen = Customer.objects.filter(pk__in=[person.pk for person in people])
+    audience = services.campaign_audience(chosen)
+    assert audience["selected"] == 5 and audience["invited"] == 2
+    assert dict(audience["held_back"]) == {
+        services.rule_message("no_consent"): 1,
+        services.rule_message("recent_survey"): 1,
+        services.rule_message("open_complaint"): 1,
+        services.rule_message("recent_complaint"): 1,  # the same complaint: created just now
+    }
+    campaign = services.survey_campaign_send(survey=survey("nps"), customers=chosen, name="Spring")
+    assert (campaign.selected, campaign.invited) == (5, 2)
+    assert services.survey_invitation_sweep() == 2
+    sent = SurveyInvitation.objects.filter(campaign=campaign, status=InvitationStatus.SENT)
+    assert {invitation.customer_id for invitation in sent} == {people[3].pk, people[4].pk}
+    again = services.survey_campaign_send(survey=survey("nps"), customers=chosen, name="Spring again")
+    assert again.invited == 0  # everybody has a survey now

@@ -1,6 +1,8 @@
 """The survey API: surveys (read), invitations (create one for a customer; the contact
 rules apply and a refusal is a 409 naming the rule), responses (read) and the scores."""
 
+from datetime import timedelta
+
 import django_filters
 from django.urls import path
 from django.utils import timezone
@@ -16,7 +18,7 @@ from retention_crm.api import permission_required
 from ..api import ServicePeriodSerializer
 from .models import InvitationSource, Question, Survey, SurveyInvitation, SurveyKind, SurveyResponse
 from .selectors import survey_scores
-from .services import ContactRefused, survey_invite
+from .services import ContactRefused, embed_token_issue, survey_invite
 
 
 class QuestionSerializer(serializers.ModelSerializer):
@@ -153,6 +155,53 @@ class SurveyInvitationViewSet(
         return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
+class EmbedCreatedSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text=_("Put it in the script tag's data-token."))
+    expires_at = serializers.DateTimeField()
+    url = serializers.CharField(help_text=_("What the iframe opens."))
+    script = serializers.CharField(help_text=_("The script tag to put on the page, ready to copy."))
+
+
+class SurveyEmbedView(APIView):
+    """A token for showing a survey to a customer the shop has identified, on the shop's
+    own page (embed.js). The shop's server asks for it; the contact rules apply."""
+
+    permission_classes = [permission_required("feedback.add_surveyinvitation")]
+
+    @extend_schema(
+        summary="A signed, expiring token that shows a survey on the shop's own page",
+        request=InvitationInputSerializer,
+        responses={
+            201: EmbedCreatedSerializer,
+            400: OpenApiResponse(description="Bad input, per field"),
+            409: OpenApiResponse(RefusalSerializer, description="A contact rule forbids it; `rule` names it"),
+        },
+    )
+    def post(self, request):
+        from django.conf import settings
+        from django.templatetags.static import static
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        data = InvitationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            token = embed_token_issue(survey=values["survey"], customer=values["customer"])
+        except ContactRefused as refusal:
+            return Response({"detail": refusal.messages[0], "rule": refusal.rule}, status=status.HTTP_409_CONFLICT)
+        script = format_html(
+            '<script src="{}" data-token="{}" async></script>', settings.SITE_URL + static("public/embed.js"), token
+        )
+        body = {
+            "token": token,
+            "expires_at": timezone.now() + timedelta(seconds=settings.SURVEY_EMBED_TOKEN_SECONDS),
+            "url": settings.SITE_URL + reverse("survey-embed", args=[token]),
+            "script": str(script),
+        }
+        return Response(EmbedCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
 class ResponseSerializer(serializers.ModelSerializer):
     kind = serializers.CharField(source="survey.kind", read_only=True)
     customer_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
@@ -222,4 +271,7 @@ def register(router) -> None:
     router.register("survey-responses", SurveyResponseViewSet)
 
 
-urlpatterns = [path("metrics/surveys/", SurveyMetricsView.as_view(), name="metrics-surveys")]
+urlpatterns = [
+    path("metrics/surveys/", SurveyMetricsView.as_view(), name="metrics-surveys"),
+    path("survey-embeds/", SurveyEmbedView.as_view(), name="survey-embeds"),
+]

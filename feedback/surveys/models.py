@@ -159,6 +159,7 @@ class InvitationSource(models.TextChoices):
     API = "api", _("API")
     STAFF = "staff", _("Staff")
     CAMPAIGN = "campaign", _("Campaign")
+    EMBED = "embed", _("On the shop's pages")
 
 
 class InvitationStatus(models.TextChoices):

@@ -5,6 +5,7 @@ customer's answer, and closing the loop on an unhappy one.
 The admin, the API, the customer pages, the ticket services and beat call these.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -12,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
@@ -169,10 +171,12 @@ def survey_invite(
     order: Order | None = None,
     recovery_of: SurveyResponse | None = None,
     key: str | None = None,
+    by_email: bool = True,
     now: datetime | None = None,
 ) -> SurveyInvitation:
     """Invite the customer to answer the survey: at once (the email is written in this
     transaction), or at `send_at` (the sweep sends it then, checking the rules again).
+    Without `by_email` (a survey shown on the shop's own page) no email is written.
 
     Raises ContactRefused when a contact rule forbids it. A `key` that was used already
     returns that invitation: the same cause never invites twice.
@@ -212,11 +216,11 @@ def survey_invite(
         if invitation.send_at <= now:
             invitation.customer = customer
             invitation.survey = survey
-            _send([invitation], now)
+            _send([invitation], now, by_email=by_email)
     return invitation
 
 
-def _send(invitations: list[SurveyInvitation], now: datetime) -> None:
+def _send(invitations: list[SurveyInvitation], now: datetime, *, by_email: bool = True) -> None:
     """Mark the invitations sent and write their emails (one INSERT for all)."""
     messages = []
     for invitation in invitations:
@@ -224,6 +228,8 @@ def _send(invitations: list[SurveyInvitation], now: datetime) -> None:
         invitation.sent_at = now
         invitation.send_at = None
         invitation.expires_at = now + timedelta(days=invitation.survey.link_days)
+        if not by_email:
+            continue
         messages.append(
             email(
                 kind=INVITATION_KIND,
@@ -759,6 +765,48 @@ def survey_months_rebuild() -> int:
         rows = month_rows_from_responses()
         SurveyMonth.objects.bulk_create(rows)
     return len(rows)
+
+
+# --- On the shop's own pages ----------------------------------------------------------------
+
+EMBED_SALT = "feedback.survey.embed"
+
+
+def embed_token_issue(*, survey: Survey, customer: Customer, now: datetime | None = None) -> str:
+    """A signed token, valid SURVEY_EMBED_TOKEN_SECONDS, that opens `survey` for
+    `customer` in an iframe on the shop's page (the shop's server asks the API for it
+    and puts it in the script tag). The contact rules are checked now (a refusal is
+    ContactRefused) and again when the survey is shown."""
+    now = now or timezone.now()
+    if not survey.active:
+        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    refusal = contact_refusal(customer, now=now)
+    if refusal is not None:
+        raise refusal
+    return signing.dumps({"s": survey.pk, "c": customer.pk}, salt=EMBED_SALT)
+
+
+def invitation_for_embed(token: str, *, now: datetime | None = None) -> SurveyInvitation:
+    """The invitation an embed token opens: made (without an email) the first time the
+    shop's page shows it, the same one on a reload. LinkInvalid for a forged or expired
+    token; ContactRefused when a rule forbids asking now."""
+    try:
+        payload = signing.loads(token, salt=EMBED_SALT, max_age=settings.SURVEY_EMBED_TOKEN_SECONDS)
+        survey = Survey.objects.get(pk=payload["s"])
+        customer = Customer.objects.get(pk=payload["c"])
+    except (signing.BadSignature, KeyError, TypeError, Survey.DoesNotExist, Customer.DoesNotExist) as exc:
+        raise LinkInvalid from exc
+    key = "embed:" + hashlib.sha256(token.encode()).hexdigest()[:40]
+    existing = SurveyInvitation.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        return survey_invite(
+            survey=survey, customer=customer, source=InvitationSource.EMBED, key=key, by_email=False, now=now
+        )
+    except ContactRefused as refusal:
+        refusal.language = customer.locale  # the page that says so speaks the customer's language
+        raise
 
 
 # --- Unsubscribing ----------------------------------------------------------------------

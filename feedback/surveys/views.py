@@ -19,7 +19,15 @@ from customers.outbox import unsubscribed_address
 from retention_crm.pages import customer_page
 
 from .models import QuestionType, Survey, in_language
-from .services import LinkInvalid, invitation_for_token, invitation_opened, survey_response_submit, unsubscribe
+from .services import (
+    ContactRefused,
+    LinkInvalid,
+    invitation_for_embed,
+    invitation_for_token,
+    invitation_opened,
+    survey_response_submit,
+    unsubscribe,
+)
 
 THANKS_SALT = "feedback.survey.thanks"
 
@@ -70,46 +78,91 @@ def _answers_from(query) -> dict:
     return {key: query.getlist(key) if len(query.getlist(key)) > 1 else query.get(key) for key in query}
 
 
-@customer_page
-def survey_page(request, token: str):
+def _framable(response, embed: bool):
+    """In embed mode, the shop's pages named in SURVEY_EMBED_ORIGINS may frame ours (and
+    no other site); elsewhere frame-ancestors 'none' and X-Frame-Options DENY stay."""
+    if embed and settings.SURVEY_EMBED_ORIGINS:
+        response._csp_replace = {"frame-ancestors": list(settings.SURVEY_EMBED_ORIGINS)}
+        response.xframe_options_exempt = True
+    return response
+
+
+def _invalid(request, embed: bool):
+    return _framable(render(request, "public/link_invalid.html", {"embed": embed}, status=404), embed)
+
+
+def _survey(request, token: str, *, embed: bool):
     now = timezone.now()
     try:
         invitation = invitation_for_token(token, now=now)
     except LinkInvalid:
         # Unknown, forged, used or expired: one friendly page for all.
-        return render(request, "public/link_invalid.html", status=404)
+        return _invalid(request, embed)
     _in_customers_language(request, invitation.language)
+    language = translation.get_language()
     errors: dict = {}
     if request.method == "POST":
         answers = _answers_from(request.POST)
         answers.pop("csrfmiddlewaretoken", None)
-        for field in survey_fields(invitation.survey, {}, {}, language=translation.get_language()):
+        for field in survey_fields(invitation.survey, {}, {}, language=language):
             if field["type"] == QuestionType.MULTIPLE:
                 answers[field["key"]] = request.POST.getlist(field["key"])
         try:
-            submitted = survey_response_submit(token=token, answers=answers, language=translation.get_language())
+            submitted = survey_response_submit(token=token, answers=answers, language=language)
         except LinkInvalid:
-            return render(request, "public/link_invalid.html", status=404)
+            return _invalid(request, embed)
         except ValidationError as exc:
             errors = exc.message_dict
             values = answers
         else:
             signed = signing.dumps(
-                {"link": submitted.promoter_link, "language": translation.get_language()}, salt=THANKS_SALT
+                {"link": submitted.promoter_link, "language": language, "embed": embed}, salt=THANKS_SALT
             )
             return HttpResponseRedirect(f"{reverse('survey-thanks')}?r={signed}")
     else:
         invitation_opened(invitation, now=now)
         # A score button in the email preselects its answer; nothing is stored yet.
-        values = {key: request.GET.get(key) for key in request.GET}
+        values = {key: request.GET.get(key) for key in request.GET if key != "embed"}
     context = {
         "survey": invitation.survey,
-        "title": invitation.survey.title_in(translation.get_language()),
-        "intro": in_language(invitation.survey.intro, translation.get_language()),
-        "fields": survey_fields(invitation.survey, values, errors, language=translation.get_language()),
+        "title": invitation.survey.title_in(language),
+        "intro": in_language(invitation.survey.intro, language),
+        "fields": survey_fields(invitation.survey, values, errors, language=language),
         "errors": errors,
+        "embed": embed,
+        # Inside a shop's iframe our cookies are third-party (SameSite) and a CSRF cookie
+        # would not come back: the form posts to the embed view, which the unguessable,
+        # single-use token in its URL protects instead.
+        "action": reverse("survey-embedded", args=[token]) if embed else "",
     }
-    return render(request, "public/survey_form.html", context, status=400 if errors else 200)
+    response = render(request, "public/survey_form.html", context, status=400 if errors else 200)
+    return _framable(response, embed)
+
+
+@customer_page
+def survey_page(request, token: str):
+    return _survey(request, token, embed=request.method == "GET" and request.GET.get("embed") == "1")
+
+
+@csrf_exempt  # see _survey: the token in the URL is the secret a forged post would need
+@require_POST
+@customer_page
+def survey_embedded(request, token: str):
+    return _survey(request, token, embed=True)
+
+
+@customer_page
+def survey_embed(request, token: str):
+    """Where embed.js points the iframe: the invitation for the signed token (made on
+    first sight, without an email), then its form in embed mode."""
+    try:
+        invitation = invitation_for_embed(token)
+    except LinkInvalid:
+        return _invalid(request, True)
+    except ContactRefused as refusal:
+        _in_customers_language(request, refusal.language)
+        return _framable(render(request, "public/survey_nothing.html", {"embed": True}), True)
+    return HttpResponseRedirect(reverse("survey", args=[invitation.token]) + "?embed=1")
 
 
 @customer_page
@@ -120,7 +173,9 @@ def survey_thanks(request):
         payload = {}
     if payload.get("language") in {code for code, _name in settings.LANGUAGES}:
         _in_customers_language(request, payload["language"])  # the language the survey was answered in
-    return render(request, "public/survey_thanks.html", {"promoter_link": payload.get("link", "")})
+    embed = bool(payload.get("embed"))
+    context = {"promoter_link": payload.get("link", ""), "embed": embed}
+    return _framable(render(request, "public/survey_thanks.html", context), embed)
 
 
 @customer_page

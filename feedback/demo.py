@@ -130,3 +130,59 @@ def _policies_and_helpers(staff) -> None:
         language="en",
         defaults={"body": "Dear {name},\n\ncould you tell us the number of the order this is about?"},
     )
+
+
+# NPS scores drawn with these weights (0 … 10): mostly promoters and passives, some
+# detractors, as a shop that treats people well sees.
+NPS_WEIGHTS = [1, 1, 1, 2, 2, 3, 4, 9, 12, 16, 14]
+CSAT_WEIGHTS = [2, 2, 4, 10, 14]  # 1 … 5
+REASONS = {
+    "en": ["Fast delivery and lovely tea.", "The parcel was late.", "Good, but shipping costs too much."],
+    "da": ["Hurtig levering og dejlig te.", "Pakken kom for sent.", "Godt, men fragten er for dyr."],
+    "ru": ["Быстрая доставка и отличный чай.", "Посылка опоздала.", "Хорошо, но доставка дорогая."],
+    "ko": ["배송이 빠르고 차가 맛있어요.", "배송이 늦었어요.", "좋지만 배송비가 비싸요."],
+    "zh-hans": ["发货快，茶很好。", "包裹迟到了。", "不错，但运费太贵。"],
+}
+
+
+def seed_surveys(rng: random.Random, until, *, attempts: int = 150) -> int:
+    """Survey answers over the past year from demo customers who agreed to surveys,
+    through the same services as real ones (so the scores, the monthly rows and the
+    recovery tickets are real). Recovery tickets older than two weeks are closed."""
+    from .services import ticket_close
+    from .surveys.models import Survey, SurveyResponse
+    from .surveys.services import ContactRefused, LinkInvalid, survey_invite, survey_response_submit
+
+    surveys = {survey.kind: survey for survey in Survey.objects.filter(kind__in=("nps", "csat", "cli"))}
+    customers = list(Customer.objects.filter(external_id__startswith="DEMO-", survey_consent=True).order_by("pk"))
+    if not customers or len(surveys) < 3:
+        return 0
+    end = min(datetime.combine(until, time(17), tzinfo=timezone.get_current_timezone()), timezone.now())
+    answered = 0
+    for _number in range(attempts):
+        customer = rng.choice(customers)
+        kind = rng.choices(["nps", "csat", "cli"], [7, 2, 1])[0]
+        asked = end - timedelta(minutes=rng.randint(60, 365 * 24 * 60))
+        try:
+            invitation = survey_invite(survey=surveys[kind], customer=customer, source="staff", now=asked)
+        except ContactRefused:
+            continue  # asked lately, or a complaint: the rules hold for the demo too
+        if kind == "nps":
+            answers = {"score": str(rng.choices(range(11), NPS_WEIGHTS)[0])}
+            if rng.random() < 0.5:
+                answers["reason"] = rng.choice(REASONS.get(customer.locale, REASONS["en"]))
+        elif kind == "csat":
+            answers = {"score": str(rng.choices(range(1, 6), CSAT_WEIGHTS)[0])}
+        else:
+            answers = {
+                key: str(rng.choices(range(1, 7), [1, 1, 2, 4, 6, 5])[0]) for key in ("recommend", "rebuy", "try")
+            }
+        try:
+            survey_response_submit(token=invitation.token, answers=answers, now=asked + timedelta(hours=2))
+        except LinkInvalid:
+            continue
+        answered += 1
+    recent = end - timedelta(days=14)
+    for response in SurveyResponse.objects.filter(recovery_ticket__isnull=False, submitted_at__lt=recent):
+        ticket_close(ticket=response.recovery_ticket)
+    return answered

@@ -80,10 +80,26 @@ def test_the_demo_login_is_refused_outside_debug(settings):
 
 
 def test_the_demo_has_tickets_in_the_customers_languages():
-    from feedback.models import Ticket
+    from feedback.models import SurveyResponse, Ticket
 
     seed()
-    tickets = Ticket.objects.select_related("customer")
+    recovery = SurveyResponse.objects.filter(recovery_ticket__isnull=False).values("recovery_ticket")
+    tickets = Ticket.objects.select_related("customer").exclude(pk__in=recovery)
     assert tickets.count() == 40
     assert all(ticket.language == ticket.customer.locale for ticket in tickets)
     assert tickets.values("kind").distinct().count() >= 3
+
+
+def test_the_demo_has_survey_answers_and_scores():
+    from feedback.models import SurveyResponse
+    from feedback.selectors import service_period
+    from feedback.surveys.selectors import survey_scores
+
+    seed()
+    responses = SurveyResponse.objects.all()
+    assert responses.count() > 60
+    assert responses.filter(recovery_ticket__isnull=False).exists()  # the loop, closed
+    until = responses.latest("submitted_at").submitted_at.date()
+    scores = survey_scores(service_period(start=until.replace(year=until.year - 1), end=until))
+    assert -100 < scores["nps"]["nps"] < 100 and 0 < scores["csat"]["csat"] < 100
+    assert len(scores["trend"]) >= 12

@@ -132,13 +132,15 @@ class Command(BaseCommand):
         with transaction.atomic():
             counts = self.load(rng, options["customers"], until)
             # The demo is the whole product: tickets too (their app's own demo data).
-            from feedback.demo import seed_tickets
+            from feedback.demo import seed_surveys, seed_tickets
 
             tickets = seed_tickets(rng, until)
+            answers = seed_surveys(rng, until)
         self.stdout.write(
             _("Demo data loaded: %(customers)d customers, %(orders)d orders, %(products)d products.") % counts
         )
         self.stdout.write(_("Demo tickets: %(tickets)d.") % {"tickets": tickets})
+        self.stdout.write(_("Demo survey answers: %(answers)d.") % {"answers": answers})
 
     def ensure_login(self) -> None:
         if not settings.DEBUG:

@@ -1,16 +1,16 @@
-"""make bench [BENCH="dataset metrics admin api import tickets support"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets support surveys"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django
 
-SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support"]
+SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, metrics, support, tickets
+    from . import admin_list, api_orders, dataset, imports, metrics, support, surveys, tickets
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES)
@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
         "import": imports.run,
         "tickets": tickets.run,
         "support": support.run,
+        "surveys": surveys.run,
     }
     for name in chosen:
         if name in runners:

@@ -36,10 +36,11 @@ async def _run(host, port, path, encode: Callable[[int], bytes], headers, conten
 
     async def client():
         while time.perf_counter() < deadline:
-            body = encode(next(counter))
+            number = next(counter)
+            body = encode(number)
             started = time.perf_counter()
             try:
-                status = await post(host, port, path, body, headers, content_type)
+                status = await post(host, port, path(number) if callable(path) else path, body, headers, content_type)
             except OSError:
                 status = 0
             latencies.append(time.perf_counter() - started)
@@ -70,7 +71,8 @@ def post_load(host, port, path, make_body, *, headers=None, concurrency=16, seco
 
 
 def post_form_load(host, port, path, make_fields, *, cookie: str, token: str, concurrency=16, seconds=20.0) -> dict:
-    """Form posts of make_fields(n), with a CSRF cookie and its token."""
+    """Form posts of make_fields(n), with a CSRF cookie and its token; `path` may be a
+    function of n (a survey link per post)."""
 
     def encode(number: int) -> bytes:
         return urllib.parse.urlencode({**make_fields(number), "csrfmiddlewaretoken": token}).encode()

@@ -315,19 +315,7 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     list_filter = (KindFilter, "survey", "unhappy", "language", "submitted_at")
     list_select_related = ("survey", "customer")
     search_fields = ("customer__email", "customer__external_id")
-    readonly_fields = (
-        "invitation",
-        "survey",
-        "customer",
-        "ticket",
-        "order",
-        "score",
-        "answers",
-        "language",
-        "unhappy",
-        "recovery_ticket",
-        "submitted_at",
-    )
+    readonly_fields = [field.name for field in SurveyResponse._meta.fields if field.name != "id"]
     exclude = ()
 
     @admin.display(description=_("customer"))

@@ -26,6 +26,20 @@ def in_language(texts: dict, language: str) -> str:
     return texts.get(language) or texts.get("en") or next((text for text in texts.values() if text), "")
 
 
+def optional_link(to, *, related_name: str, verbose_name) -> models.ForeignKey:
+    """A link that may be empty and outlives what it points to (SET NULL). Not indexed:
+    Meta adds a partial index where a lookup needs one."""
+    return models.ForeignKey(
+        to,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name=related_name,
+        verbose_name=verbose_name,
+        db_index=False,
+    )
+
+
 def missing_languages(texts: dict) -> list[str]:
     return [code for code in LANGUAGE_CODES if not (texts or {}).get(code)]
 
@@ -228,43 +242,11 @@ class SurveyInvitation(models.Model):
         db_index=False,
     )
     source = models.CharField(_("source"), max_length=20, choices=InvitationSource.choices)
-    ticket = models.ForeignKey(
-        "feedback.Ticket",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="survey_invitations",
-        verbose_name=_("ticket"),
-        db_index=False,
-    )
-    order = models.ForeignKey(
-        Order,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("order"),
-        db_index=False,
-    )
+    ticket = optional_link("feedback.Ticket", related_name="survey_invitations", verbose_name=_("ticket"))
+    order = optional_link(Order, related_name="+", verbose_name=_("order"))
     # The unhappy answer whose recovery ticket was resolved: this invitation asks again.
-    recovery_of = models.ForeignKey(
-        "SurveyResponse",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("asks again after"),
-        db_index=False,
-    )
-    campaign = models.ForeignKey(
-        SurveyCampaign,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="invitations",
-        verbose_name=_("campaign"),
-        db_index=False,
-    )
+    recovery_of = optional_link("SurveyResponse", related_name="+", verbose_name=_("asks again after"))
+    campaign = optional_link(SurveyCampaign, related_name="invitations", verbose_name=_("campaign"))
     # One invitation per cause ("csat:ticket:42", "nps:7:2026-11-30").
     key = models.CharField(_("key"), max_length=120, unique=True, null=True, blank=True)
     token_salt = models.CharField(max_length=32, default=new_token_salt, editable=False)
@@ -344,38 +326,14 @@ class SurveyResponse(models.Model):
         verbose_name=_("customer"),
         db_index=False,
     )
-    ticket = models.ForeignKey(
-        "feedback.Ticket",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="survey_responses",
-        verbose_name=_("ticket"),
-        db_index=False,
-    )
-    order = models.ForeignKey(
-        Order,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("order"),
-        db_index=False,
-    )
+    ticket = optional_link("feedback.Ticket", related_name="survey_responses", verbose_name=_("ticket"))
+    order = optional_link(Order, related_name="+", verbose_name=_("order"))
     # The survey kind's headline: NPS 0–10, CSAT 1–5, CLI the mean of its three answers.
     score = models.DecimalField(_("score"), max_digits=4, decimal_places=2, null=True, blank=True)
     answers = models.JSONField(_("answers"), default=dict)
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
     unhappy = models.BooleanField(_("unhappy"), default=False)
-    recovery_ticket = models.ForeignKey(
-        "feedback.Ticket",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("recovery ticket"),
-        db_index=False,
-    )
+    recovery_ticket = optional_link("feedback.Ticket", related_name="+", verbose_name=_("recovery ticket"))
     submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
 
     class Meta:

@@ -106,3 +106,28 @@ def test_without_a_role_nothing_is_visible(api_client, outsider):
 def test_the_schema_describes_the_survey_endpoints(manager_api):
     schema = manager_api.get("/api/schema/?format=json").json()
     assert "/api/survey-invitations/" in schema["paths"] and "/api/metrics/surveys/" in schema["paths"]
+
+
+def test_survey_report_prints_the_apis_object_and_refuses_a_bad_period(customer):
+    import json
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    invitation = services.survey_invite(survey=nps(), customer=customer, source="api")
+    services.survey_response_submit(token=invitation.token, answers={"score": "10"})
+    out = StringIO()
+    today = invitation.sent_at.date().isoformat()
+    call_command("survey_report", "--start", today, "--end", today, "--json", stdout=out)
+    assert json.loads(out.getvalue())["nps"] == {
+        "responses": 1,
+        "promoters": 1,
+        "passives": 0,
+        "detractors": 0,
+        "nps": 100.0,
+    }
+    out = StringIO()
+    call_command("survey_report", "--start", today, "--end", today, stdout=out)
+    assert "NPS     100.0  (1 answers: 1 promoters" in out.getvalue()
+    with pytest.raises(CommandError, match="is before start"):
+        call_command("survey_report", "--start", "2026-11-02", "--end", "2026-11-01")

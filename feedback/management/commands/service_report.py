@@ -2,19 +2,10 @@
 promises kept, backlog and reopen rate, for the team and per agent."""
 
 import json
-from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from feedback.selectors import service_figures
 
-from customers.metrics import PeriodError
-from feedback.selectors import service_figures, service_period
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+from ._period import PeriodReportCommand
 
 
 def _duration(seconds: float | None) -> str:
@@ -28,19 +19,11 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} %"
 
 
-class Command(BaseCommand):
+class Command(PeriodReportCommand):
     help = "Print the service figures of a period (--json for scripts)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--start", required=True, type=_day, help="first day, YYYY-MM-DD")
-        parser.add_argument("--end", required=True, type=_day, help="last day (included), YYYY-MM-DD")
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
-
     def handle(self, *args, start, end, **options):
-        try:
-            period = service_period(start=start, end=end)
-        except PeriodError as exc:
-            raise CommandError(str(exc)) from exc
+        period = self.period(start, end)
         figures = service_figures(period)
         if options["json"]:
             self.stdout.write(json.dumps(figures.as_json()))

@@ -3,32 +3,20 @@ recovery rates (--json for scripts: the same object as /api/metrics/surveys/).""
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
-from customers.metrics import PeriodError
-from feedback.selectors import service_period
 from feedback.surveys.selectors import survey_scores
 
-from .service_report import _day
+from ._period import PeriodReportCommand
 
 
 def _value(value, suffix: str = "") -> str:
     return "—" if value is None else f"{value}{suffix}"
 
 
-class Command(BaseCommand):
+class Command(PeriodReportCommand):
     help = "Print the survey scores of a period (--json for scripts)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--start", required=True, type=_day, help="first day, YYYY-MM-DD")
-        parser.add_argument("--end", required=True, type=_day, help="last day (included), YYYY-MM-DD")
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
-
     def handle(self, *args, start, end, **options):
-        try:
-            period = service_period(start=start, end=end)
-        except PeriodError as exc:
-            raise CommandError(str(exc)) from exc
+        period = self.period(start, end)
         scores = survey_scores(period)
         if options["json"]:
             self.stdout.write(json.dumps(scores))

@@ -22,7 +22,7 @@ from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
 
 from customers.models import Entry, Message
-from customers.outbox import email, email_write, reason_check, render_email, renderer, save_soon
+from customers.outbox import email, email_write, reason_check, render_email, renderer, save_soon, unsubscribe_url
 
 from .. import business_time
 from ..models import Reminder, Team, Ticket, TicketAccess
@@ -130,6 +130,7 @@ def send_reply(ticket: Ticket, *, text: str, author, key: str | None) -> Message
         "link": ticket_link(ticket),
         "text": text,
         "author_name": author.get_short_name(),
+        "unsubscribe_url": unsubscribe_url(customer.email),
     }
     rendered = render_email("ticket_reply", context, language=ticket.language)
     message, _written = email_write(

@@ -19,6 +19,7 @@ from customers.resources import FormulaSafeResource
 from ..admin import customer_url
 from .models import (
     LANGUAGE_CODES,
+    InvitationStatus,
     Question,
     Survey,
     SurveyCampaign,
@@ -219,6 +220,25 @@ class SurveyTriggerAdmin(admin.ModelAdmin):
         return False
 
 
+class InvitationStatusFilter(admin.SimpleListFilter):
+    """The statuses as staff read them: a sent or opened link past its date is expired."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*InvitationStatus.choices, ("expired", _("Expired"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        waiting = (InvitationStatus.SENT, InvitationStatus.OPENED)
+        if self.value() == "expired":
+            return queryset.filter(status__in=waiting, expires_at__lte=now)
+        if self.value() in waiting:
+            return queryset.filter(status=self.value(), expires_at__gt=now)
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 @admin.register(SurveyInvitation)
 class SurveyInvitationAdmin(FastListMixin, admin.ModelAdmin):
     list_display = (
@@ -231,7 +251,7 @@ class SurveyInvitationAdmin(FastListMixin, admin.ModelAdmin):
         "sent_at",
         "answered_at",
     )
-    list_filter = ("status", "source", "survey")
+    list_filter = (InvitationStatusFilter, "source", "survey")
     list_select_related = ("survey", "customer")
     search_fields = ("customer__email", "customer__external_id")
     date_hierarchy = None

@@ -161,3 +161,19 @@ def test_a_manager_sees_how_many_a_campaign_reaches_then_sends_it(manager_client
 def test_agents_cannot_send_campaigns(agent_client):
     page = agent_client.get("/admin/customers/customer/").content.decode()
     assert "invite_to_survey" not in page
+
+
+def test_invitations_filter_by_expired(manager_client):
+    import time_machine
+    from django.utils import timezone
+
+    survey = Survey.objects.get(kind="nps")
+    old = Customer.objects.create(email="old@example.com", survey_consent=True)
+    new = Customer.objects.create(email="new@example.com", survey_consent=True)
+    services.survey_invite(survey=survey, customer=old, source="api", now=timezone.now() - timezone.timedelta(days=40))
+    services.survey_invite(survey=survey, customer=new, source="api")
+    with time_machine.travel(timezone.now()):
+        expired = manager_client.get("/admin/feedback/surveyinvitation/?status=expired").content.decode()
+        sent = manager_client.get("/admin/feedback/surveyinvitation/?status=sent").content.decode()
+    assert "old@example.com" in expired and "new@example.com" not in expired
+    assert "new@example.com" in sent and "old@example.com" not in sent

@@ -187,3 +187,11 @@ def test_the_contact_form_asks_whether_we_may_survey_afterwards(client):
     assert Customer.objects.get(email="new@example.com").survey_consent is True
     client.post("/support/", form)  # a later ticket without the tick withdraws nothing
     assert Customer.objects.get(email="new@example.com").survey_consent is True
+
+
+def test_a_staff_reply_carries_the_unsubscribe_link_too(agent):
+    from feedback.services import ticket_open, ticket_reply
+
+    ticket = ticket_open(email="ann@example.com", description="Hello", kind="question")
+    reply = ticket_reply(ticket=ticket, text="We are on it.", author=agent)
+    assert "/unsubscribe/" in reply.body and "/unsubscribe/" in reply.body_html

@@ -245,6 +245,19 @@ class Stack:
         )
         wait_for(lambda: "beat: Starting" in self.log("beat"), 60, "beat to start")
 
+    def restart_exited(self) -> list[str]:
+        """Start again the worker and beat if they exited on their own, as the supervisor
+        production runs them under would (docs/deployment.md): kombu can make a worker
+        exit when Redis goes away at the wrong moment. Returns which were restarted."""
+        restarted = []
+        for name, start in (("worker", self.start_worker), ("beat", self.start_beat)):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                print(f"{name} had exited with {process.returncode}; restarting it, as a supervisor would")
+                start()
+                restarted.append(name)
+        return restarted
+
     def kill(self, name: str) -> None:
         """SIGKILL the process and its children (a worker's pool): no chance to clean up."""
         process = self.processes[name]

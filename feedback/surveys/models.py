@@ -156,6 +156,8 @@ class SurveyTrigger(models.Model):
         _("first after (days)"), default=14, help_text=_("Days after the first paid order.")
     )
     every_days = models.PositiveSmallIntegerField(_("then every (days)"), default=90, validators=[MinValueValidator(1)])
+    # When the periodic selection last ran: the next run looks at what changed since.
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("survey trigger")

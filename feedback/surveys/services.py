@@ -308,8 +308,11 @@ def next_send_moment(now: datetime, zone: str, customer_id: int) -> datetime:
     return wall.astimezone(ZoneInfo("UTC"))
 
 
-def _due_for_periodic(trigger: SurveyTrigger, now: datetime):
-    """Customers due for the trigger's survey now (a queryset; contact rules included)."""
+def _due_for_periodic(trigger: SurveyTrigger, now: datetime, *, since: datetime | None = None):
+    """Customers due for the trigger's survey now (a queryset; contact rules included).
+
+    With `since`, only customers whose due moment may have come since then are looked
+    at (see `_candidates`), so an hourly run reads what changed, not every customer."""
     recent = now - timedelta(days=trigger.every_days)
     active_since = now - timedelta(days=settings.RETENTION_WINDOW_DAYS)
     counted = Order.objects.counted().filter(customer=OuterRef("pk"))
@@ -321,6 +324,8 @@ def _due_for_periodic(trigger: SurveyTrigger, now: datetime):
             ).exclude(status=InvitationStatus.SKIPPED)
         ),
     )
+    if since is not None:
+        queryset = queryset.filter(_candidates(trigger, now, since))
     if trigger.kind == TriggerKind.NPS_PERIODIC:
         first_paid_before = now - timedelta(days=trigger.first_after_days)
         return queryset.filter(
@@ -336,6 +341,29 @@ def _due_for_periodic(trigger: SurveyTrigger, now: datetime):
     )
     return queryset.filter(Exists(counted.exclude(pk=Subquery(first))))
 
+
+def _candidates(trigger: SurveyTrigger, now: datetime, since: datetime) -> Q:
+    """The customers whose due moment may lie in [since, now): the survey's interval
+    ran out for them (their last invitation of this kind is that old), their first paid
+    order became old enough, or they ordered (a customer who came back, or became a
+    repeat customer). Three index range scans instead of a look at every customer."""
+    every = timedelta(days=trigger.every_days)
+    kind_surveys = Survey.objects.filter(kind=trigger.survey.kind).values("pk")
+    interval_ran_out = SurveyInvitation.objects.filter(
+        survey__in=kind_surveys, created_at__gte=since - every, created_at__lt=now - every
+    ).values("customer_id")
+    ordered = Order.objects.counted().filter(placed_at__gte=since, placed_at__lt=now).values("customer_id")
+    candidates = Q(pk__in=interval_ran_out) | Q(pk__in=ordered)
+    if trigger.kind == TriggerKind.NPS_PERIODIC:
+        old_enough = timedelta(days=trigger.first_after_days)
+        first_paid = Order.objects.filter(
+            status__in=PAID_STATUSES, placed_at__gte=since - old_enough, placed_at__lt=now - old_enough
+        ).values("customer_id")
+        candidates |= Q(pk__in=first_paid)
+    return candidates
+
+
+ANALYZE_AFTER_ROWS = 10_000
 
 SCHEDULE_SQL = """
 INSERT INTO {table} (survey_id, customer_id, campaign_id, source, key, token_salt, language, status,
@@ -412,13 +440,24 @@ def _schedule_invitations(
     inner = sql.replace("%s", "%({})s").format(*(f"p{index}" for index in range(len(params))))
     with connection.cursor() as cursor:
         cursor.execute(SCHEDULE_SQL.format(table=SurveyInvitation._meta.db_table, due=inner), named)
-        return cursor.rowcount
+        made = cursor.rowcount
+        if made > ANALYZE_AFTER_ROWS:
+            # A first run can add hundreds of thousands of scheduled invitations; until
+            # autovacuum notices, the planner believes there are none and the next runs
+            # read all of them instead of probing per customer.
+            cursor.execute(f"ANALYZE {SurveyInvitation._meta.db_table}")
+        return made
 
 
 def surveys_schedule(*, now: datetime | None = None) -> int:
     """Choose who gets the periodic NPS and CLI invitations (beat, hourly; the sweep
     sends each on its weekday morning). Set-based: one INSERT … SELECT per trigger on
-    PostgreSQL; idempotent by a key per customer and day. Returns how many were made."""
+    PostgreSQL; idempotent by a key per customer and day. Returns how many were made.
+
+    A run looks at the customers whose due moment may have come since the trigger's
+    last run, less SURVEY_SCHEDULE_CATCHUP_DAYS (so someone held back by a contact rule
+    a few days ago is looked at again); the first run, or one after beat was down
+    longer than that, looks at every customer."""
     now = now or timezone.now()
     made = 0
     triggers = SurveyTrigger.objects.filter(
@@ -428,9 +467,14 @@ def surveys_schedule(*, now: datetime | None = None) -> int:
         source = (
             InvitationSource.NPS_PERIODIC if trigger.kind == TriggerKind.NPS_PERIODIC else InvitationSource.CLI_REPEAT
         )
+        catch_up = timedelta(days=settings.SURVEY_SCHEDULE_CATCHUP_DAYS)
+        since = None
+        if trigger.last_run_at is not None and trigger.last_run_at > now - catch_up:
+            since = trigger.last_run_at - catch_up
         with transaction.atomic():
+            SurveyTrigger.objects.filter(pk=trigger.pk).update(last_run_at=now)
             made += _schedule_invitations(
-                _due_for_periodic(trigger, now),
+                _due_for_periodic(trigger, now, since=since),
                 survey=trigger.survey,
                 source=source,
                 key=(f"{trigger.survey.kind}:", f":{timezone.localdate(now).isoformat()}"),

@@ -525,3 +525,44 @@ def test_a_campaign_invites_whom_the_rules_allow_once_and_the_sweep_sends_them(c
     assert {invitation.customer_id for invitation in sent} == {people[3].pk, people[4].pk}
     again = services.survey_campaign_send(survey=survey("nps"), customers=chosen, name="Spring again")
     assert again.invited == 0  # everybody has a survey now
+
+
+def test_an_hourly_run_looks_only_at_customers_whose_turn_came_lately(clock):
+    """The windowed selection against the full one on the same data: everybody whose
+    turn came within the catch-up days is found; someone whose turn came long ago and
+    who has not ordered since is left to the full pass (the documented trade)."""
+    nps = survey("nps")
+
+    def person(name, *orders, asked_days_ago=None):
+        customer = Customer.objects.create(email=f"{name}@example.com", survey_consent=True)
+        for days in orders:
+            paid_order(customer, NOW - timedelta(days=days))
+        if asked_days_ago is not None:
+            services.survey_invite(
+                survey=nps, customer=customer, source="api", now=NOW - timedelta(days=asked_days_ago)
+            )
+        return customer
+
+    first_paid_lately = person("new", 20)  # 14 days after the first order: 6 days ago
+    interval_ran_out = person("cadence", 200, asked_days_ago=95)  # 90 days after: 5 days ago
+    came_back = person("back", 300, 1, asked_days_ago=150)  # due long ago, ordered yesterday
+    long_due_idle = person("idle", 200, asked_days_ago=130)  # due 40 days ago, no order since
+    not_due = person("fresh", 200, asked_days_ago=30)
+
+    trigger = SurveyTrigger.objects.select_related("survey").get(kind="nps_periodic")
+    full = set(services._due_for_periodic(trigger, NOW).values_list("pk", flat=True))
+    windowed = set(services._due_for_periodic(trigger, NOW, since=NOW - timedelta(days=7)).values_list("pk", flat=True))
+    assert full == {first_paid_lately.pk, interval_ran_out.pk, came_back.pk, long_due_idle.pk}
+    assert windowed == full - {long_due_idle.pk}
+    assert not_due.pk not in full
+
+    # The first run looks at everybody; the next, an hour later, at what changed.
+    assert services.surveys_schedule() == 4
+    trigger.refresh_from_db()
+    assert trigger.last_run_at == NOW
+    clock.shift(timedelta(hours=1))
+    assert services.surveys_schedule() == 0
+    # After beat was down for longer than the catch-up days, a full pass again.
+    SurveyTrigger.objects.filter(pk=trigger.pk).update(last_run_at=NOW - timedelta(days=30))
+    SurveyInvitation.objects.filter(source="nps_periodic", customer=long_due_idle).delete()
+    assert services.surveys_schedule() == 1

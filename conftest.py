@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from customers.models import AggregateState
@@ -40,6 +41,15 @@ def _aggregate_state(request, django_db_blocker):
             AggregateState.objects.get_or_create(
                 id=1, defaults={"window_days": settings.RETENTION_WINDOW_DAYS, "time_zone": settings.TIME_ZONE}
             )
+
+
+@pytest.fixture(autouse=True)
+def _english_to_begin_with():
+    """Each test starts in English: the test client runs views in this thread, and a
+    view that activated a customer's language would otherwise leave it active."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -346,21 +346,24 @@ def _candidates(trigger: SurveyTrigger, now: datetime, since: datetime) -> Q:
     """The customers whose due moment may lie in [since, now): the survey's interval
     ran out for them (their last invitation of this kind is that old), their first paid
     order became old enough, or they ordered (a customer who came back, or became a
-    repeat customer). Three index range scans instead of a look at every customer."""
+    repeat customer). Three index range scans, read first as a list of ids: given the
+    union as a subquery (or an OR of the three), the planner still reads every customer
+    before it, and runs without parallel workers inside the INSERT."""
     every = timedelta(days=trigger.every_days)
     kind_surveys = Survey.objects.filter(kind=trigger.survey.kind).values("pk")
     interval_ran_out = SurveyInvitation.objects.filter(
         survey__in=kind_surveys, created_at__gte=since - every, created_at__lt=now - every
     ).values("customer_id")
     ordered = Order.objects.counted().filter(placed_at__gte=since, placed_at__lt=now).values("customer_id")
-    candidates = Q(pk__in=interval_ran_out) | Q(pk__in=ordered)
+    sets = [interval_ran_out, ordered]
     if trigger.kind == TriggerKind.NPS_PERIODIC:
         old_enough = timedelta(days=trigger.first_after_days)
-        first_paid = Order.objects.filter(
-            status__in=PAID_STATUSES, placed_at__gte=since - old_enough, placed_at__lt=now - old_enough
-        ).values("customer_id")
-        candidates |= Q(pk__in=first_paid)
-    return candidates
+        sets.append(
+            Order.objects.filter(
+                status__in=PAID_STATUSES, placed_at__gte=since - old_enough, placed_at__lt=now - old_enough
+            ).values("customer_id")
+        )
+    return Q(pk__in=list(sets[0].union(*sets[1:]).values_list("customer_id", flat=True)))
 
 
 ANALYZE_AFTER_ROWS = 10_000
@@ -422,7 +425,10 @@ def _schedule_invitations(
             for row in rows.iterator(chunk_size=2000)
         ]
         return len(SurveyInvitation.objects.bulk_create(invitations, ignore_conflicts=True, batch_size=1000))
-    sql, params = rows.query.sql_with_params()
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:  # nobody can be due (no candidates this hour)
+        return 0
     first_hour, last_hour = settings.SURVEY_SEND_HOURS
     named = {
         "survey": survey.pk,
@@ -702,13 +708,16 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
     submissions at once the second finds it answered (LinkInvalid). Counts the answer in
     the month's scores and, for an unhappy one, opens a recovery ticket (kind feedback,
     priority high; the customer gets the usual acknowledgment) with the answer in it.
-    Raises ValidationError for answers that do not fit the questions."""
+    Raises ValidationError for answers that do not fit the questions, its messages in
+    `language` (the one the customer chose), else in the invitation's."""
     now = now or timezone.now()
     with transaction.atomic():
         invitation = invitation_for_token(token, now=now, lock=True)
         survey = invitation.survey
+        language = language or invitation.language
         questions = list(survey.questions.select_related("show_if_question"))
-        cleaned = clean_answers(questions, answers)
+        with translation.override(language):
+            cleaned = clean_answers(questions, answers)
         score = headline_score(survey.kind, cleaned)
         response = SurveyResponse.objects.create(
             invitation=invitation,
@@ -718,7 +727,7 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
             order_id=invitation.order_id,
             score=score,
             answers=cleaned,
-            language=language or invitation.language,
+            language=language,
             unhappy=is_unhappy(survey.kind, score),
             submitted_at=now,
         )

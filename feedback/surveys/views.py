@@ -75,6 +75,8 @@ def survey_fields(survey: Survey, values: dict, errors: dict, *, language: str) 
 
 
 def _answers_from(query) -> dict:
+    """The posted answers: a list where a key came more than once (ticked boxes); the
+    service reads a single value as a list of one where the question wants a list."""
     return {key: query.getlist(key) if len(query.getlist(key)) > 1 else query.get(key) for key in query}
 
 
@@ -91,8 +93,32 @@ def _invalid(request, embed: bool):
     return _framable(render(request, "public/link_invalid.html", {"embed": embed}, status=404), embed)
 
 
+def _chosen_language(request) -> str:
+    """The language the customer picked with the switch, if any ("" when none)."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+    return chosen if chosen in {code for code, _name in settings.LANGUAGES} else ""
+
+
 def _survey(request, token: str, *, embed: bool):
     now = timezone.now()
+    errors: dict = {}
+    if request.method == "POST":
+        # One trip through the service, which finds the invitation under its lock and
+        # checks the answers in the customer's language.
+        answers = _answers_from(request.POST)
+        answers.pop("csrfmiddlewaretoken", None)
+        try:
+            submitted = survey_response_submit(token=token, answers=answers, language=_chosen_language(request))
+        except LinkInvalid:
+            return _invalid(request, embed)
+        except ValidationError as exc:
+            errors, values = exc.message_dict, answers
+        else:
+            language = submitted.response.language
+            signed = signing.dumps(
+                {"link": submitted.promoter_link, "language": language, "embed": embed}, salt=THANKS_SALT
+            )
+            return HttpResponseRedirect(f"{reverse('survey-thanks')}?r={signed}")
     try:
         invitation = invitation_for_token(token, now=now)
     except LinkInvalid:
@@ -100,26 +126,7 @@ def _survey(request, token: str, *, embed: bool):
         return _invalid(request, embed)
     _in_customers_language(request, invitation.language)
     language = translation.get_language()
-    errors: dict = {}
-    if request.method == "POST":
-        answers = _answers_from(request.POST)
-        answers.pop("csrfmiddlewaretoken", None)
-        for field in survey_fields(invitation.survey, {}, {}, language=language):
-            if field["type"] == QuestionType.MULTIPLE:
-                answers[field["key"]] = request.POST.getlist(field["key"])
-        try:
-            submitted = survey_response_submit(token=token, answers=answers, language=language)
-        except LinkInvalid:
-            return _invalid(request, embed)
-        except ValidationError as exc:
-            errors = exc.message_dict
-            values = answers
-        else:
-            signed = signing.dumps(
-                {"link": submitted.promoter_link, "language": language, "embed": embed}, salt=THANKS_SALT
-            )
-            return HttpResponseRedirect(f"{reverse('survey-thanks')}?r={signed}")
-    else:
+    if request.method != "POST":
         invitation_opened(invitation, now=now)
         # A score button in the email preselects its answer; nothing is stored yet.
         values = {key: request.GET.get(key) for key in request.GET if key != "embed"}

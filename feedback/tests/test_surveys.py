@@ -270,11 +270,21 @@ def test_ten_concurrent_submissions_with_one_link_give_one_response(customer):
 def test_bad_answers_are_refused_with_a_message_and_nothing_is_stored(customer, answers, errors):
     invitation = invite(customer)
     with pytest.raises(ValidationError) as refused:
-        services.survey_response_submit(token=invitation.token, answers=answers)
+        services.survey_response_submit(token=invitation.token, answers=answers, language="en")
     assert refused.value.message_dict == errors
     assert not SurveyResponse.objects.exists()
     invitation.refresh_from_db()
     assert invitation.status == InvitationStatus.SENT  # still usable
+
+
+def test_the_messages_come_in_the_customers_language_unless_they_chose_another(customer):
+    invitation = invite(customer)  # Ann reads Danish
+    with pytest.raises(ValidationError) as refused:
+        services.survey_response_submit(token=invitation.token, answers={"score": "11"})
+    assert refused.value.message_dict == {"score": ["Vælg et tal fra 0 til 10."]}
+    with pytest.raises(ValidationError) as refused:
+        services.survey_response_submit(token=invitation.token, answers={"score": "11"}, language="ko")
+    assert refused.value.message_dict == {"score": ["0에서 10 사이의 숫자를 고르세요."]}
 
 
 def test_cli_scores_the_mean_of_its_three_answers(customer):

@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 _REASON_CHECKS: dict[str, Callable[[Message], str | None]] = {}
 # kind -> function(message) returning the template context to write the email out with.
 _RENDERERS: dict[str, Callable[[Message], dict]] = {}
+# kind -> function(messages) reading, once per delivery chunk, what the checks and
+# renderers of those messages need (and setting it on them).
+_PREPARERS: dict[str, Callable[[list[Message]], None]] = {}
 # Deliveries per task. A sweep publishes one task for up to PUBLISH_CHUNK emails; the
 # worker that takes it splits it into tasks of DELIVERY_CHUNK, so that several workers
 # share the sending and the sweep does not wait on many publishes.
@@ -79,6 +82,18 @@ def renderer(*kinds: str):
     def register(function: Callable[[Message], dict]):
         for kind in kinds:
             _RENDERERS[kind] = function
+        return function
+
+    return register
+
+
+def preparer(*kinds: str):
+    """Register what reads, once for a whole delivery chunk, the rows that the checks and
+    renderers of messages of these kinds need (one query per chunk, not per email)."""
+
+    def register(function: Callable[[list[Message]], None]):
+        for kind in kinds:
+            _PREPARERS[kind] = function
         return function
 
     return register
@@ -513,6 +528,7 @@ def messages_deliver(message_ids: list[int]) -> dict[str, int]:
             .order_by("pk")
         )
         _attach_related(messages)
+        _prepare(messages)
         _local.pending_rows = []
         try:
             for message in messages:
@@ -546,6 +562,15 @@ def _attach_related(messages: list[Message]) -> None:
             related = rows.get(getattr(message, f"{field}_id"))
             if related is not None:
                 setattr(message, field, related)
+
+
+def _prepare(messages: list[Message]) -> None:
+    by_kind: dict[str, list[Message]] = {}
+    for message in messages:
+        if message.kind in _PREPARERS:
+            by_kind.setdefault(message.kind, []).append(message)
+    for kind, batch in by_kind.items():
+        _PREPARERS[kind](batch)
 
 
 def outbox_sweep(*, now: datetime | None = None, batch: int = 500) -> int:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from customers.models import Channel
-from retention_crm.pages import customer_page
+from retention_crm.pages import customer_page, speak
 from retention_crm.ratelimit import allow, client_ip
 
 from .forms import CustomerMessageForm, SupportForm
@@ -89,9 +89,7 @@ def ticket_page(request, token: str):
         # Unknown, forged or expired: one friendly page for all (nothing to enumerate).
         return render(request, "public/link_invalid.html", status=404)
     ticket = access.ticket
-    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
-        translation.activate(ticket.language)
-        request.LANGUAGE_CODE = ticket.language
+    speak(request, ticket.language)
     form = CustomerMessageForm(request.POST or None)
     if request.method == "POST":
         if not allow("ticket-page-ip", client_ip(request), limit=settings.SUPPORT_POSTS_PER_IP_PER_HOUR):

@@ -1,6 +1,10 @@
-"""What every page customers use shares: headers that keep personal links private."""
+"""What every page customers use shares: headers that keep personal links private, and
+the language they speak."""
 
 from functools import wraps
+
+from django.conf import settings
+from django.utils import translation
 
 
 def customer_page(view):
@@ -21,3 +25,17 @@ def customer_page(view):
         return response
 
     return wrapped
+
+
+def chosen_language(request) -> str:
+    """The language the customer picked with the page's switch (its cookie), or ""."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+    return chosen if chosen in {code for code, _name in settings.LANGUAGES} else ""
+
+
+def speak(request, language: str) -> None:
+    """Show the page in `language` (the ticket's, the invitation's), unless the customer
+    picked another with the switch."""
+    if not chosen_language(request):
+        translation.activate(language)
+        request.LANGUAGE_CODE = language

@@ -2,10 +2,16 @@
 reads, missing translations shown), a preview, the triggers managers switch on, the
 invitations with their status, and the responses with filters and CSV/XLSX export."""
 
+import json
+
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
@@ -17,25 +23,24 @@ from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
 
 from ..admin import customer_url
+from ..models import Ticket
 from .models import (
+    EXPIRED,
     LANGUAGE_CODES,
     InvitationStatus,
     Question,
     Survey,
     SurveyCampaign,
     SurveyInvitation,
+    SurveyKind,
     SurveyResponse,
     SurveyTrigger,
     missing_languages,
 )
+from .services import campaign_audience, survey_campaign_send
+from .views import survey_fields
 
-LANGUAGE_NAMES = {
-    "en": _("English"),
-    "zh-hans": _("Simplified Chinese"),
-    "ru": _("Russian"),
-    "da": _("Danish"),
-    "ko": _("Korean"),
-}
+LANGUAGE_NAMES = dict(settings.LANGUAGES)
 
 
 class TranslatedTextsForm(forms.ModelForm):
@@ -181,12 +186,8 @@ class SurveyAdmin(admin.ModelAdmin):
 
     def preview_view(self, request, survey_id: int):
         """The form as a customer sees it, in a chosen language; it sends nothing."""
-        from .views import survey_fields
-
         survey = get_object_or_404(Survey, pk=survey_id)
         if not self.has_view_permission(request, survey):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         language = request.GET.get("language", "en")
         if language not in LANGUAGE_CODES:
@@ -227,12 +228,12 @@ class InvitationStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [*InvitationStatus.choices, ("expired", _("Expired"))]
+        return [*InvitationStatus.choices, (EXPIRED, _("Expired"))]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         waiting = (InvitationStatus.SENT, InvitationStatus.OPENED)
-        if self.value() == "expired":
+        if self.value() == EXPIRED:
             return queryset.filter(status__in=waiting, expires_at__lte=now)
         if self.value() in waiting:
             return queryset.filter(status=self.value(), expires_at__gt=now)
@@ -254,7 +255,6 @@ class SurveyInvitationAdmin(FastListMixin, admin.ModelAdmin):
     list_filter = (InvitationStatusFilter, "source", "survey")
     list_select_related = ("survey", "customer")
     search_fields = ("customer__email", "customer__external_id")
-    date_hierarchy = None
     readonly_fields = [field.name for field in SurveyInvitation._meta.fields if field.name != "token_salt"]
     exclude = ("token_salt",)
 
@@ -301,8 +301,6 @@ class ResponseResource(FormulaSafeResource):
         export_order = fields
 
     def dehydrate_answers(self, response):
-        import json
-
         return json.dumps(response.answers, ensure_ascii=False)
 
 
@@ -311,8 +309,6 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        from .models import SurveyKind
-
         return SurveyKind.choices
 
     def queryset(self, request, queryset):
@@ -336,7 +332,6 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     list_select_related = ("survey", "customer")
     search_fields = ("customer__email", "customer__external_id")
     readonly_fields = [field.name for field in SurveyResponse._meta.fields if field.name != "id"]
-    exclude = ()
 
     @admin.display(description=_("customer"))
     def customer_link(self, response):
@@ -345,8 +340,6 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     def _ticket_link(self, ticket_id):
         if not ticket_id:
             return "—"
-        from ..models import Ticket
-
         return format_html(
             '<a href="{}">{}</a>',
             reverse("admin:feedback_ticket_change", args=[ticket_id]),
@@ -399,12 +392,6 @@ def invite_to_survey(modeladmin, request, queryset):
     """First the form and how many of the chosen customers the contact rules let us ask;
     then, on "Send", the campaign. The chosen customers travel as the changelist's own
     selection (ids, or "all matching the filters")."""
-    from django.contrib import messages
-    from django.contrib.admin import helpers
-    from django.template.response import TemplateResponse
-
-    from .services import campaign_audience, survey_campaign_send
-
     form = CampaignForm(request.POST if "send" in request.POST else None)
     if "send" in request.POST and form.is_valid():
         campaign = survey_campaign_send(
@@ -457,7 +444,7 @@ class SurveyCampaignAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(answered_count=Count("invitations", filter=Q(invitations__status="answered")))
+            .annotate(answered_count=Count("invitations", filter=Q(invitations__status=InvitationStatus.ANSWERED)))
         )
 
     @admin.display(description=_("answered"), ordering="answered_count")

@@ -4,8 +4,11 @@ rules apply and a refusal is a 409 naming the rule), responses (read) and the sc
 from datetime import timedelta
 
 import django_filters
-from django.urls import path
+from django.conf import settings
+from django.templatetags.static import static
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -69,9 +72,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         ]
 
     def get_status(self, invitation) -> str:
-        if invitation.status in ("sent", "opened") and invitation.is_expired(timezone.now()):
-            return "expired"
-        return invitation.status
+        return invitation.current_status(timezone.now())
 
 
 class InvitationCreatedSerializer(InvitationSerializer):
@@ -109,6 +110,11 @@ class InvitationInputSerializer(serializers.Serializer):
 class RefusalSerializer(serializers.Serializer):
     detail = serializers.CharField()
     rule = serializers.CharField()
+
+
+def refused(refusal: ContactRefused) -> Response:
+    """A contact rule's no: 409, saying which rule (CONTRACT.md)."""
+    return Response({"detail": refusal.messages[0], "rule": refusal.rule}, status=status.HTTP_409_CONFLICT)
 
 
 class InvitationFilter(django_filters.FilterSet):
@@ -151,7 +157,7 @@ class SurveyInvitationViewSet(
                 send_at=values.get("send_at"),
             )
         except ContactRefused as refusal:
-            return Response({"detail": refusal.messages[0], "rule": refusal.rule}, status=status.HTTP_409_CONFLICT)
+            return refused(refusal)
         return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
@@ -178,18 +184,13 @@ class SurveyEmbedView(APIView):
         },
     )
     def post(self, request):
-        from django.conf import settings
-        from django.templatetags.static import static
-        from django.urls import reverse
-        from django.utils.html import format_html
-
         data = InvitationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
             token = embed_token_issue(survey=values["survey"], customer=values["customer"])
         except ContactRefused as refusal:
-            return Response({"detail": refusal.messages[0], "rule": refusal.rule}, status=status.HTTP_409_CONFLICT)
+            return refused(refusal)
         script = format_html(
             '<script src="{}" data-token="{}" async></script>', settings.SITE_URL + static("public/embed.js"), token
         )

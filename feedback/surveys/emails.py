@@ -6,40 +6,47 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from customers.models import Message, Unsubscribe
-from customers.outbox import reason_check, renderer
+from customers.outbox import preparer, reason_check, renderer
 
 from ..services.emails import format_moment
-from .models import InvitationStatus, Question, QuestionType, SurveyInvitation
+from .models import InvitationStatus, Question, QuestionType, SurveyInvitation, in_language
 from .services import INVITATION_KIND
 
 
-def _invitation(message: Message) -> SurveyInvitation | None:
-    return (
+@preparer(INVITATION_KIND)
+def _read_invitations(messages: list[Message]) -> None:
+    """The chunk's invitations with their surveys and questions, and which of its
+    addresses unsubscribed: three queries for the chunk."""
+    invitations = (
         SurveyInvitation.objects.select_related("survey")
         .prefetch_related(Prefetch("survey__questions", queryset=Question.objects.order_by("position", "id")))
-        .filter(pk=message.context.get("invitation"))
-        .first()
+        .in_bulk([message.context.get("invitation") for message in messages])
     )
+    unsubscribed = set(
+        Unsubscribe.objects.filter(email__in={message.to_email for message in messages}).values_list("email", flat=True)
+    )
+    for message in messages:
+        message.invitation = invitations.get(message.context.get("invitation"))
+        message.unsubscribed = message.to_email in unsubscribed
 
 
 @reason_check(INVITATION_KIND)
 def _invitation_still_wanted(message: Message) -> str | None:
-    invitation = _invitation(message)
+    invitation = message.invitation
     if invitation is None:
         return "the invitation was deleted"
     if invitation.status not in (InvitationStatus.SENT, InvitationStatus.OPENED):
         return "the survey was answered already"
     if invitation.is_expired(timezone.now()):
         return "the link expired before it could be sent"
-    if Unsubscribe.objects.filter(email=message.to_email).exists():
+    if message.unsubscribed:
         return "the address unsubscribed"
-    message.invitation = invitation  # the renderer uses it without reading it again
     return None
 
 
 @renderer(INVITATION_KIND)
 def _write_out_invitation(message: Message) -> dict:
-    invitation = getattr(message, "invitation", None) or _invitation(message)
+    invitation = message.invitation
     survey, language = invitation.survey, message.language
     questions = list(survey.questions.all())
     first = questions[0] if questions else None
@@ -53,10 +60,10 @@ def _write_out_invitation(message: Message) -> dict:
     return {
         "customer_name": message.customer.name if message.customer else "",
         "title": survey.title_in(language),
-        "intro": survey.intro.get(language) or survey.intro.get("en", ""),
+        "intro": in_language(survey.intro, language),
         "question": first.text_in(language) if first else "",
-        "low_label": (first.low_label.get(language) or first.low_label.get("en", "")) if first else "",
-        "high_label": (first.high_label.get(language) or first.high_label.get("en", "")) if first else "",
+        "low_label": in_language(first.low_label, language) if first else "",
+        "high_label": in_language(first.high_label, language) if first else "",
         "buttons": buttons,
         "link": url,
         "expires_at": format_moment(

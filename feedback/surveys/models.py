@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -206,6 +207,10 @@ class SurveyCampaign(models.Model):
         return self.name
 
 
+# Not stored: read from `expires_at` (SurveyInvitation.current_status).
+EXPIRED = "expired"
+
+
 def new_token_salt() -> str:
     return secrets.token_hex(16)
 
@@ -213,17 +218,6 @@ def new_token_salt() -> str:
 class SurveyInvitationQuerySet(models.QuerySet):
     def due(self, now: datetime) -> "SurveyInvitationQuerySet":
         return self.filter(status=InvitationStatus.SCHEDULED, send_at__lte=now)
-
-    def counting_for_fatigue(self) -> "SurveyInvitationQuerySet":
-        """Invitations that went out or will: the contact-fatigue rule counts these."""
-        return self.filter(
-            status__in=(
-                InvitationStatus.SCHEDULED,
-                InvitationStatus.SENT,
-                InvitationStatus.OPENED,
-                InvitationStatus.ANSWERED,
-            )
-        )
 
 
 class SurveyInvitation(models.Model):
@@ -287,18 +281,21 @@ class SurveyInvitation(models.Model):
         return f"{self.pk}.{invitation_mac(self.pk, self.token_salt)}"
 
     def url(self) -> str:
-        from django.urls import reverse
-
         return settings.SITE_URL + reverse("survey", args=[self.token])
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
-    def display_status(self, now: datetime) -> str:
-        """The status as staff read it: a sent or opened link past its date is expired."""
+    def current_status(self, now: datetime) -> str:
+        """The status with expiry read in: a sent or opened link past its date is "expired"."""
         if self.status in (InvitationStatus.SENT, InvitationStatus.OPENED) and self.is_expired(now):
-            return str(_("Expired"))
-        return str(self.get_status_display())
+            return EXPIRED
+        return self.status
+
+    def display_status(self, now: datetime) -> str:
+        """The status as staff read it."""
+        status = self.current_status(now)
+        return str(_("Expired")) if status == EXPIRED else str(self.get_status_display())
 
 
 def invitation_mac(invitation_id: int, salt: str) -> str:

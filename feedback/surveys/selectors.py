@@ -18,7 +18,7 @@ Definitions (METRICS.md; docs/architecture.md, "Survey scores", says the same):
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from ..selectors import ServicePeriod
@@ -193,13 +193,3 @@ def recovery_rate(period: ServicePeriod) -> dict:
         .aggregate(unhappy=Count("pk"), recovered=Count("pk", filter=Exists(better_later)))
     )
     return {**counts, "recovery_rate": _percent(counts["recovered"], counts["unhappy"])}
-
-
-def customer_answers(customer_id: int) -> QuerySet:
-    """A customer's survey answers, newest first (their page in the admin)."""
-    return (
-        SurveyResponse.objects.filter(customer_id=customer_id)
-        .select_related("survey")
-        .order_by("-submitted_at")
-        .annotate(kind=F("survey__kind"))
-    )

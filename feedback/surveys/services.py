@@ -6,9 +6,10 @@ The admin, the API, the customer pages, the ticket services and beat call these.
 """
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,16 +17,17 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.models import Customer, Order, OrderStatus, Unsubscribe
+from customers.models import Customer, Delivery, Message, Order, OrderStatus, Unsubscribe
 from customers.outbox import email, emails_write
 from retention_crm.errors import Conflict
 
+from ..models import ACTIVE_STATUSES, Priority, Ticket, TicketChannel, TicketKind
 from .models import (
     InvitationSource,
     InvitationStatus,
@@ -35,12 +37,14 @@ from .models import (
     SurveyCampaign,
     SurveyInvitation,
     SurveyKind,
+    SurveyMonth,
     SurveyResponse,
     SurveyTrigger,
     TriggerKind,
     invitation_mac,
     parse_token,
 )
+from .selectors import month_rows_from_responses
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +92,6 @@ def _rules(
     after a recovery ticket) is exempt from the recent-survey rule: asking again is the
     point. `scheduling` adds the rule against a second pending invitation.
     """
-    from ..models import ACTIVE_STATUSES, Ticket, TicketKind
-
     quiet_since = now - timedelta(days=settings.SURVEY_COMPLAINT_QUIET_DAYS)
     complaints = Ticket.objects.filter(customer=OuterRef(customer), kind=TicketKind.COMPLAINT).exclude(
         pk=Coalesce(about_ticket, Value(0))
@@ -115,6 +117,23 @@ def _rules(
     return rules
 
 
+def _customer_rules(*, now: datetime, about_ticket_id: int | None = None, asking_again=False, scheduling=True):
+    """The rules written against the customers table itself."""
+    return _rules(
+        now=now,
+        prefix="",
+        customer="pk",
+        about_ticket=Value(about_ticket_id or 0),
+        asking_again=asking_again,
+        scheduling=scheduling,
+    )
+
+
+def _flags(rules: dict[str, object]) -> dict[str, ExpressionWrapper]:
+    """Each rule as a boolean annotation `rule_<name>`, to read them all in one query."""
+    return {f"rule_{name}": ExpressionWrapper(rule, output_field=BooleanField()) for name, rule in rules.items()}
+
+
 def contact_refusal(
     customer: Customer,
     *,
@@ -124,26 +143,15 @@ def contact_refusal(
     scheduling: bool = True,
 ) -> ContactRefused | None:
     """The first contact rule that forbids asking this customer now, or None. One query."""
-    rules = _rules(
-        now=now,
-        prefix="",
-        customer="pk",
-        about_ticket=Value(about_ticket_id or 0),
-        asking_again=asking_again,
-        scheduling=scheduling,
+    rules = _flags(
+        _customer_rules(now=now, about_ticket_id=about_ticket_id, asking_again=asking_again, scheduling=scheduling)
     )
-    flags = (
-        Customer.objects.filter(pk=customer.pk)
-        .annotate(
-            **{f"rule_{name}": ExpressionWrapper(rule, output_field=BooleanField()) for name, rule in rules.items()}
-        )
-        .values(*(f"rule_{name}" for name in rules))
-        .first()
-    )
+    flags = Customer.objects.filter(pk=customer.pk).annotate(**rules).values(*rules).first()
     if flags is None:
         return ContactRefused("no_email", rule_message("no_email"))
-    for name in rules:
-        if flags[f"rule_{name}"]:
+    for flag in rules:
+        if flags[flag]:
+            name = flag.removeprefix("rule_")
             return ContactRefused(name, rule_message(name))
     return None
 
@@ -151,14 +159,18 @@ def contact_refusal(
 def contactable_customers(*, now: datetime):
     """Customers every contact rule lets us ask now (set-based: the periodic selection
     and campaigns start from this)."""
-    rules = _rules(now=now, prefix="", customer="pk", about_ticket=Value(0), asking_again=False, scheduling=True)
     queryset = Customer.objects.all()
-    for rule in rules.values():
+    for rule in _customer_rules(now=now).values():
         queryset = queryset.filter(~rule)
     return queryset
 
 
 # --- Invitations -----------------------------------------------------------------------
+
+
+def _require_active(survey: Survey) -> None:
+    if not survey.active:
+        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
 
 
 def survey_invite(
@@ -182,8 +194,7 @@ def survey_invite(
     returns that invitation: the same cause never invites twice.
     """
     now = now or timezone.now()
-    if not survey.active:
-        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    _require_active(survey)
     with transaction.atomic():
         # One invitation decision per customer at a time: two requests at once cannot
         # both find no recent survey and both invite.
@@ -265,9 +276,7 @@ def survey_invitation_sweep(*, now: datetime | None = None, batch: int = 500) ->
             SurveyInvitation.objects.due(now)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("customer", "survey")
-            .annotate(
-                **{f"rule_{name}": ExpressionWrapper(rule, output_field=BooleanField()) for name, rule in rules.items()}
-            )
+            .annotate(**_flags(rules))
             .order_by("send_at")[:batch]
         )
         to_send, skipped = [], []
@@ -295,17 +304,16 @@ def next_send_moment(now: datetime, zone: str, customer_id: int) -> datetime:
     """The weekday morning an invitation scheduled now goes out: today if the morning has
     not begun in the customer's time zone and today is a weekday, else the next weekday;
     spread over SURVEY_SEND_HOURS by the customer's id so that not everybody is mailed
-    at 9:00. (PERIODIC_SQL computes the same in PostgreSQL.)"""
+    at 9:00. (SCHEDULE_SQL computes the same in PostgreSQL.)"""
     first_hour, last_hour = settings.SURVEY_SEND_HOURS
     local = timezone.localtime(now, ZoneInfo(zone))
     day = local.date() if local.hour < first_hour else local.date() + timedelta(days=1)
     while day.isoweekday() > 5:
         day += timedelta(days=1)
     minutes = (customer_id * 7919) % ((last_hour - first_hour) * 60)
-    start = datetime.combine(day, time(first_hour), ZoneInfo(zone))
-    # Wall-clock minutes: add them to the local time, then read the instant.
-    wall = (start.replace(tzinfo=None) + timedelta(minutes=minutes)).replace(tzinfo=ZoneInfo(zone))
-    return wall.astimezone(ZoneInfo("UTC"))
+    # Wall-clock minutes after the first hour, in the customer's zone, then the instant.
+    wall = datetime.combine(day, time(first_hour)) + timedelta(minutes=minutes)
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(ZoneInfo("UTC"))
 
 
 def _due_for_periodic(trigger: SurveyTrigger, now: datetime, *, since: datetime | None = None):
@@ -497,10 +505,7 @@ def campaign_audience(customers, *, now: datetime | None = None) -> dict:
     """How many of the chosen customers a campaign would invite, and how many each
     contact rule holds back (a customer held back by several counts under each): one
     aggregate query, for the manager to see before sending."""
-    from django.db.models import Count
-
-    now = now or timezone.now()
-    rules = _rules(now=now, prefix="", customer="pk", about_ticket=Value(0), asking_again=False, scheduling=True)
+    rules = _customer_rules(now=now or timezone.now())
     allowed = Q()
     for rule in rules.values():
         allowed &= ~Q(rule)
@@ -523,8 +528,7 @@ def survey_campaign_send(
     them within a minute) or on each one's next weekday morning. Set-based; the sweep
     checks the rules again when each falls due."""
     now = now or timezone.now()
-    if not survey.active:
-        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    _require_active(survey)
     with transaction.atomic():
         campaign = SurveyCampaign.objects.create(
             name=name[:200], survey=survey, created_by=author, created_at=now, selected=customers.count()
@@ -548,11 +552,12 @@ def invitation_for_ticket_resolved(*, ticket, now: datetime) -> SurveyInvitation
     survey after the trigger's delay, if managers switched it on. A contact rule that
     forbids it means no invitation, quietly: resolving never fails for it."""
     recovered = SurveyResponse.objects.filter(recovery_ticket=ticket).select_related("survey").first()
+    trigger = SurveyTrigger.objects.filter(kind=TriggerKind.CSAT_AFTER_TICKET).select_related("survey").first()
     if recovered is not None:
-        delay = _csat_trigger().delay if _csat_trigger() else timedelta(hours=1)
+        # Asked again after the CSAT's delay, whether or not the CSAT itself is on.
+        delay = trigger.delay if trigger else timedelta(hours=1)
         survey, source, key = recovered.survey, InvitationSource.RECOVERY, f"recovery:{recovered.pk}"
     else:
-        trigger = _csat_trigger()
         if trigger is None or not trigger.enabled:
             return None
         delay, survey, source, key = (
@@ -578,10 +583,6 @@ def invitation_for_ticket_resolved(*, ticket, now: datetime) -> SurveyInvitation
         return None
 
 
-def _csat_trigger() -> SurveyTrigger | None:
-    return SurveyTrigger.objects.filter(kind=TriggerKind.CSAT_AFTER_TICKET).select_related("survey").first()
-
-
 # --- Answering -------------------------------------------------------------------------
 
 
@@ -592,8 +593,6 @@ class LinkInvalid(Exception):
 def invitation_for_token(token: str, *, now: datetime, lock: bool = False) -> SurveyInvitation:
     """The invitation a link's token opens, or LinkInvalid. With `lock`, the row is
     locked (the caller is in a transaction) so that two submissions queue."""
-    import hmac
-
     parsed = parse_token(token or "")
     if parsed is None:
         raise LinkInvalid
@@ -741,8 +740,7 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
 
 
 def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], now: datetime):
-    from ..models import Priority, TicketChannel, TicketKind
-    from ..services import ticket_open
+    from ..services import ticket_open  # the ticket services import this module: imported when used
 
     survey = response.survey
     lines = [
@@ -756,8 +754,6 @@ def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], n
             shown = ", ".join(value) if isinstance(value, list) else str(value)
             lines.append(f"{question.text_in('en') or question.key}: {shown}")
     if response.ticket_id:
-        from ..models import Ticket
-
         lines += ["", _("About ticket %(reference)s.") % {"reference": Ticket(pk=response.ticket_id).reference}]
     return ticket_open(
         customer=response.customer,
@@ -781,18 +777,17 @@ def _count_in_month(kind: str, score: Decimal | None, now: datetime) -> None:
     """Add one response to its month's row (last in the transaction: the row lock is held
     only until the commit that follows)."""
     month = timezone.localdate(now).replace(day=1)
-    scored = score is not None
     values = [
         kind,
         month,
         1,
-        int(scored),
+        int(score is not None),
         score or 0,
-        int(kind == SurveyKind.NPS and scored and score >= 9),
-        int(kind == SurveyKind.NPS and scored and score <= 6),
-        int(kind == SurveyKind.CSAT and scored and score >= 4),
+        int(is_promoter(kind, score)),
+        int(kind == SurveyKind.NPS and is_unhappy(kind, score)),  # a detractor
+        int(kind == SurveyKind.CSAT and score is not None and score >= 4),
     ]
-    table = "feedback_surveymonth"
+    table = SurveyMonth._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (kind, month, responses, scored, score_sum, promoters, detractors, satisfied)"
@@ -810,8 +805,6 @@ def _count_in_month(kind: str, score: Decimal | None, now: datetime) -> None:
 
 def survey_months_rebuild() -> int:
     """Recompute the monthly rows from the responses (after changing TIME_ZONE)."""
-    from .models import SurveyMonth
-    from .selectors import month_rows_from_responses
 
     with transaction.atomic():
         SurveyMonth.objects.all().delete()
@@ -831,8 +824,7 @@ def embed_token_issue(*, survey: Survey, customer: Customer, now: datetime | Non
     and puts it in the script tag). The contact rules are checked now (a refusal is
     ContactRefused) and again when the survey is shown."""
     now = now or timezone.now()
-    if not survey.active:
-        raise Conflict(_("The survey “%(survey)s” is switched off.") % {"survey": survey.name})
+    _require_active(survey)
     refusal = contact_refusal(customer, now=now)
     if refusal is not None:
         raise refusal
@@ -868,8 +860,6 @@ def invitation_for_embed(token: str, *, now: datetime | None = None) -> SurveyIn
 def unsubscribe(*, email_address: str, now: datetime | None = None) -> bool:
     """No more surveys or offers to this address; pending ones are cancelled. True when
     it is new. Idempotent: a second press changes nothing."""
-    from customers.models import Delivery, Message
-
     address = email_address.strip().lower()
     with transaction.atomic():
         _row, created = Unsubscribe.objects.get_or_create(email=address, defaults={"created_at": now or timezone.now()})
@@ -884,7 +874,3 @@ def unsubscribe(*, email_address: str, now: datetime | None = None) -> bool:
 
 # Emails a customer may say no to (surveys now; offers and win-back campaigns later).
 OPTIONAL_KINDS = (INVITATION_KIND,)
-
-
-def first_day_of_month(day: date) -> date:
-    return day.replace(day=1)

@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from customers.outbox import unsubscribed_address
-from retention_crm.pages import customer_page
+from retention_crm.pages import chosen_language, customer_page, speak
 
-from .models import QuestionType, Survey, in_language
+from .models import LANGUAGE_CODES, QuestionType, Survey, in_language
 from .services import (
     ContactRefused,
     LinkInvalid,
@@ -30,13 +30,6 @@ from .services import (
 )
 
 THANKS_SALT = "feedback.survey.thanks"
-
-
-def _in_customers_language(request, language: str) -> None:
-    """The invitation's language, unless the customer chose another with the switch."""
-    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
-        translation.activate(language)
-        request.LANGUAGE_CODE = language
 
 
 def survey_fields(survey: Survey, values: dict, errors: dict, *, language: str) -> list[dict]:
@@ -93,12 +86,6 @@ def _invalid(request, embed: bool):
     return _framable(render(request, "public/link_invalid.html", {"embed": embed}, status=404), embed)
 
 
-def _chosen_language(request) -> str:
-    """The language the customer picked with the switch, if any ("" when none)."""
-    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
-    return chosen if chosen in {code for code, _name in settings.LANGUAGES} else ""
-
-
 def _survey(request, token: str, *, embed: bool):
     now = timezone.now()
     errors: dict = {}
@@ -108,7 +95,7 @@ def _survey(request, token: str, *, embed: bool):
         answers = _answers_from(request.POST)
         answers.pop("csrfmiddlewaretoken", None)
         try:
-            submitted = survey_response_submit(token=token, answers=answers, language=_chosen_language(request))
+            submitted = survey_response_submit(token=token, answers=answers, language=chosen_language(request))
         except LinkInvalid:
             return _invalid(request, embed)
         except ValidationError as exc:
@@ -124,7 +111,7 @@ def _survey(request, token: str, *, embed: bool):
     except LinkInvalid:
         # Unknown, forged, used or expired: one friendly page for all.
         return _invalid(request, embed)
-    _in_customers_language(request, invitation.language)
+    speak(request, invitation.language)
     language = translation.get_language()
     if request.method != "POST":
         invitation_opened(invitation, now=now)
@@ -167,7 +154,7 @@ def survey_embed(request, token: str):
     except LinkInvalid:
         return _invalid(request, True)
     except ContactRefused as refusal:
-        _in_customers_language(request, refusal.language)
+        speak(request, refusal.language)
         return _framable(render(request, "public/survey_nothing.html", {"embed": True}), True)
     return HttpResponseRedirect(reverse("survey", args=[invitation.token]) + "?embed=1")
 
@@ -178,8 +165,8 @@ def survey_thanks(request):
         payload = signing.loads(request.GET.get("r", ""), salt=THANKS_SALT, max_age=3600)
     except signing.BadSignature:
         payload = {}
-    if payload.get("language") in {code for code, _name in settings.LANGUAGES}:
-        _in_customers_language(request, payload["language"])  # the language the survey was answered in
+    if payload.get("language") in LANGUAGE_CODES:
+        speak(request, payload["language"])  # the language the survey was answered in
     embed = bool(payload.get("embed"))
     context = {"promoter_link": payload.get("link", ""), "embed": embed}
     return _framable(render(request, "public/survey_thanks.html", context), embed)

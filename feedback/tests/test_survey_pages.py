@@ -7,10 +7,12 @@ from email.policy import default as email_policy
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer, Delivery, Message, Unsubscribe
-from customers.outbox import message_deliver
+from customers.outbox import message_deliver, messages_deliver
 from feedback.models import Survey, SurveyInvitation, SurveyResponse
 from feedback.surveys import services
 from feedback.surveys.models import InvitationStatus
@@ -195,3 +197,19 @@ def test_a_staff_reply_carries_the_unsubscribe_link_too(agent):
     ticket = ticket_open(email="ann@example.com", description="Hello", kind="question")
     reply = ticket_reply(ticket=ticket, text="We are on it.", author=agent)
     assert "/unsubscribe/" in reply.body and "/unsubscribe/" in reply.body_html
+
+
+def test_a_delivery_chunk_of_invitations_reads_a_fixed_number_of_queries(django_assert_num_queries):
+    def chunk(count: int, start: int) -> list[int]:
+        ids = []
+        for number in range(start, start + count):
+            person = Customer.objects.create(email=f"c{number}@example.com", survey_consent=True)
+            invitation = invite(person)
+            ids.append(Message.objects.get(key=f"survey:{invitation.pk}:invitation").pk)
+        return ids
+
+    small, large = chunk(2, 0), chunk(12, 100)
+    with CaptureQueriesContext(connection) as few:
+        assert messages_deliver(small) == {"sent": 2, "skipped": 0}
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert messages_deliver(large) == {"sent": 12, "skipped": 0}

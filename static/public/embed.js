@@ -18,37 +18,29 @@
   box.setAttribute("role", "dialog");
   box.setAttribute("aria-label", script.getAttribute("data-label") || "Survey");
   box.className = "crm-survey";
+  // Styles set through the CSSOM (no style attribute: a strict CSP on the shop's page allows this).
+  Object.assign(box.style, { background: "#fff", borderRadius: "8px", overflow: "hidden" });
   if (!target) {
-    box.style.position = "fixed";
-    box.style.right = "16px";
-    box.style.bottom = "16px";
-    box.style.width = "min(380px, calc(100vw - 32px))";
-    box.style.zIndex = "2147483000";
-    box.style.boxShadow = "0 4px 24px rgba(0,0,0,.25)";
+    Object.assign(box.style, {
+      position: "fixed", right: "16px", bottom: "16px", width: "min(380px, calc(100vw - 32px))",
+      zIndex: "2147483000", boxShadow: "0 4px 24px rgba(0,0,0,.25)"
+    });
   }
-  box.style.background = "#fff";
-  box.style.borderRadius = "8px";
-  box.style.overflow = "hidden";
 
   var close = document.createElement("button");
   close.type = "button";
   close.textContent = "\u00d7";
   close.setAttribute("aria-label", script.getAttribute("data-close-label") || "Close");
-  close.style.float = "right";
-  close.style.font = "24px/1 sans-serif";
-  close.style.border = "0";
-  close.style.background = "transparent";
-  close.style.padding = "6px 10px";
-  close.style.cursor = "pointer";
+  Object.assign(close.style, {
+    float: "right", font: "24px/1 sans-serif", border: "0", background: "transparent", padding: "6px 10px",
+    cursor: "pointer"
+  });
   close.addEventListener("click", function () { box.remove(); });
 
   var frame = document.createElement("iframe");
   frame.src = origin + "/s/embed/" + encodeURIComponent(token) + "/";
   frame.title = script.getAttribute("data-label") || "Survey";
-  frame.style.width = "100%";
-  frame.style.height = height + "px";
-  frame.style.border = "0";
-  frame.style.display = "block";
+  Object.assign(frame.style, { width: "100%", height: height + "px", border: "0", display: "block" });
   frame.setAttribute("referrerpolicy", "no-referrer");
 
   box.appendChild(close);

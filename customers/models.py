@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -165,6 +165,16 @@ class Order(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default=default_currency, validators=[currency_validator])
     status = models.CharField(_("status"), max_length=10, choices=OrderStatus.choices, default=OrderStatus.PLACED)
     discount_code = models.CharField(_("discount code"), max_length=64, blank=True)
+    # Money given back while the order stands (a partial refund); a whole refund is the
+    # status "refunded". Loyalty takes back the same share of the points it earned.
+    refunded_total = models.DecimalField(
+        _("refunded"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        db_default=Decimal("0"),  # the import's INSERT … SELECT names only the file's columns
+        validators=[MinValueValidator(0)],
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -185,6 +195,9 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_total__gte=0) & Q(refunded_total__lte=F("total")), name="order_refund_within_total"
+            ),
         ]
         permissions = [
             ("import_order", _("Can import orders")),

@@ -20,6 +20,14 @@ from .metrics import orders_changing
 from .models import Channel, Customer, Entry, Message, Order, OrderLine, OrderStatus, Product
 
 
+def orders_points_update(*, order_ids: list[int]) -> None:
+    """Loyalty points follow the orders (earned, taken back on a refund): the loyalty
+    app's service, called in the transaction that changed them."""
+    from loyalty.services import orders_points_update as update
+
+    update(order_ids=order_ids)
+
+
 @dataclass(frozen=True)
 class LineInput:
     sku: str
@@ -138,6 +146,7 @@ def order_create(
                 order._prefetched_objects_cache = {"lines": created_lines}
                 if placed_at < customer.first_seen:
                     Customer.objects.filter(pk=customer.pk, first_seen__gt=placed_at).update(first_seen=placed_at)
+                orders_points_update(order_ids=[order.pk])
     if order is None:
         return Order.objects.get(external_id=order_id), False
     return order, True
@@ -169,6 +178,7 @@ def order_save(*, order: Order) -> Order:
             Customer.objects.filter(pk=order.customer_id, first_seen__gt=order.placed_at).update(
                 first_seen=order.placed_at
             )
+        orders_points_update(order_ids=[order.pk])
     return order
 
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from ..metrics import orders_changing
 from ..models import Customer, Order, OrderStatus
+from ..services import orders_points_update
 from . import fields
 from .csvfile import CsvReader, CsvRow, FileError
 from .report import ImportReport
@@ -317,6 +318,10 @@ class PostgresOrderWriter:
                 " WHERE c.id = m.customer_pk AND c.first_seen > m.first_seen"
             )
         report.unchanged = valid_rows - report.created - report.updated
+        cursor.execute(
+            "SELECT o.id FROM customers_order o JOIN _import_changed c ON o.external_id = c.order_id ORDER BY o.id"
+        )
+        orders_points_update(order_ids=[row[0] for row in cursor.fetchall()])
         cursor.execute("DROP TABLE _import_orders, _import_existing, _import_new_customers, _import_changed")
 
 
@@ -420,6 +425,7 @@ class OrmOrderWriter:
                     earliest[order.customer.pk] = order.placed_at
             for customer_pk, first_seen in earliest.items():
                 Customer.objects.filter(pk=customer_pk, first_seen__gt=first_seen).update(first_seen=first_seen)
+        orders_points_update(order_ids=[order.pk for order in changed])
         report.created += len(to_create)
         report.updated += len(to_update)
         report.unchanged += len(kept)

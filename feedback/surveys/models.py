@@ -16,15 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order
-
-LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
-
-
-def in_language(texts: dict, language: str) -> str:
-    """A text kept in several languages ({"en": …, "da": …}), in `language`, else in
-    English (a translation a manager has not written yet falls back)."""
-    texts = texts or {}
-    return texts.get(language) or texts.get("en") or next((text for text in texts.values() if text), "")
+from retention_crm.texts import LANGUAGE_CODES, in_language, missing_languages  # noqa: F401 (used by the survey modules)
 
 
 def optional_link(to, *, related_name: str, verbose_name) -> models.ForeignKey:
@@ -39,10 +31,6 @@ def optional_link(to, *, related_name: str, verbose_name) -> models.ForeignKey:
         verbose_name=verbose_name,
         db_index=False,
     )
-
-
-def missing_languages(texts: dict) -> list[str]:
-    return [code for code in LANGUAGE_CODES if not (texts or {}).get(code)]
 
 
 class SurveyKind(models.TextChoices):

@@ -1,0 +1,755 @@
+"""Every write of the loyalty program: the ledger (earn, redeem, expire, clawback,
+adjust, goodwill, referral, birthday), tiers, and the sweeps that release pending points
+and expire old ones.
+
+The rules every write keeps (DESIGN.md, mechanism 3):
+- An account's row is locked (SELECT … FOR UPDATE) before its entries are read or
+  written, and its `balance` and `pending` change in the same transaction as the
+  entries: they always equal what the entries say. Locking the account first, always,
+  also means two writers never wait on each other in opposite orders.
+- Each entry has a unique key naming its cause; writing a cause twice (a retried task, a
+  re-imported order, two requests at once) writes nothing the second time.
+- Spending takes the credits that expire first (then the oldest): each credit's
+  `remaining` says what is left of it, so expiry takes exactly the unspent points.
+- The database refuses a negative balance (CHECK): a bug cannot overspend.
+"""
+
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.models import Customer, Order, OrderStatus
+from retention_crm.errors import Conflict
+
+from .models import (
+    Account,
+    Entry,
+    EntryKind,
+    Program,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    Rounding,
+    Tier,
+    TierBasis,
+)
+
+logger = logging.getLogger(__name__)
+
+# --- The rules, read once in a while ----------------------------------------------------
+
+# The program and its tiers are read on every order and change a few times a year: each
+# process keeps them this many seconds (the process that changes them forgets at once).
+RULES_CACHE_SECONDS = 30
+_rules: tuple[float, Program, list[Tier]] | None = None
+
+
+def _load_rules() -> tuple[Program, list[Tier]]:
+    global _rules
+    now = time.monotonic()
+    if _rules is None or now - _rules[0] > RULES_CACHE_SECONDS:
+        program, _created = Program.objects.select_related("welcome_reward").get_or_create(id=1)
+        _rules = (now, program, list(Tier.objects.order_by("rank")))
+    return _rules[1], _rules[2]
+
+
+def program_rules() -> Program:
+    return _load_rules()[0]
+
+
+def tiers_by_rank() -> list[Tier]:
+    return _load_rules()[1]
+
+
+def forget_rules(**kwargs) -> None:
+    global _rules
+    _rules = None
+
+
+# --- Accounts ----------------------------------------------------------------------------
+
+# Codes people read aloud and type: no 0/O, 1/I/L.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERRAL_CODE_LENGTH = 8  # 31^8 ≈ 8.5e11 codes; lookups are rate-limited
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _i in range(length))
+
+
+def account_ensure(customer_ids: Iterable[int]) -> None:
+    """Open an account for each of these customers that has none (at once, in one
+    statement; two callers at once create each account once)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    known = set(Account.objects.filter(customer_id__in=ids).values_list("customer_id", flat=True))
+    missing = [Account(customer_id=pk, referral_code=new_code(REFERRAL_CODE_LENGTH)) for pk in ids if pk not in known]
+    if missing:
+        # A clash of random codes is as unlikely as it gets; a conflict on the customer
+        # means another transaction opened the account first. Both: nothing written.
+        Account.objects.bulk_create(missing, ignore_conflicts=True)
+        still_missing = set(ids) - set(
+            Account.objects.filter(customer_id__in=ids).values_list("customer_id", flat=True)
+        )
+        if still_missing:
+            account_ensure(still_missing)
+
+
+def account_for(customer: Customer) -> Account:
+    account_ensure([customer.pk])
+    return Account.objects.select_related("tier").get(customer_id=customer.pk)
+
+
+def _locked(customer_id: int) -> Account:
+    """The customer's account, locked for this transaction (opened if need be)."""
+    account = Account.objects.select_for_update().filter(customer_id=customer_id).first()
+    if account is None:
+        account_ensure([customer_id])
+        account = Account.objects.select_for_update().get(customer_id=customer_id)
+    return account
+
+
+# --- Writing entries (under the account's lock) ------------------------------------------
+
+
+def _save_balance(account: Account) -> None:
+    Account.objects.filter(pk=account.pk).update(balance=account.balance, pending=account.pending)
+
+
+def _insert(entry: Entry) -> Entry | None:
+    """Save an entry; None when its key exists (this cause was booked already)."""
+    try:
+        with transaction.atomic():
+            entry.save(force_insert=True)
+    except IntegrityError as exc:
+        if Entry.objects.filter(key=entry.key).exists():
+            return None
+        raise exc
+    return entry
+
+
+def _credit(
+    account: Account,
+    *,
+    kind: str,
+    points: int,
+    key: str,
+    now: datetime,
+    pending_until: datetime | None = None,
+    **fields,
+) -> Entry | None:
+    """Book points for the account (locked by the caller). Pending points wait until
+    `pending_until`; all expire `expiry_months` after they are booked."""
+    if points <= 0:
+        return None
+    program = program_rules()
+    pending = pending_until is not None and pending_until > timezone.now()
+    entry = Entry(
+        account=account,
+        kind=kind,
+        points=points,
+        key=key,
+        remaining=points,
+        pending=pending,
+        available_at=pending_until or now,
+        expires_at=now + relativedelta(months=program.expiry_months) if program.expiry_months else None,
+        created_at=now,
+        **fields,
+    )
+    if _insert(entry) is None:
+        return None
+    if pending:
+        account.pending += points
+    else:
+        account.balance += points
+    _save_balance(account)
+    return entry
+
+
+def _consume(account: Account, points: int, *, include_pending_of: Entry | None = None) -> int:
+    """Take up to `points` from the account's credits, those expiring first (then the
+    oldest) first; returns how many were taken. Only available credits are spent,
+    except `include_pending_of` (a clawback takes its own order's pending points)."""
+    taken = 0
+    if include_pending_of is not None and include_pending_of.remaining > 0:
+        own = min(points, include_pending_of.remaining)
+        Entry.objects.filter(pk=include_pending_of.pk).update(remaining=include_pending_of.remaining - own)
+        if include_pending_of.pending:
+            account.pending -= own
+        else:
+            account.balance -= own
+        include_pending_of.remaining -= own
+        taken += own
+    if taken < points and account.balance > 0:
+        credits = (
+            Entry.objects.filter(account=account, remaining__gt=0, pending=False)
+            .order_by("expires_at", "id")
+            .values_list("id", "remaining")
+        )
+        changes = []
+        for entry_id, remaining in credits.iterator(chunk_size=200):
+            if taken >= points or account.balance == 0:
+                break
+            part = min(remaining, points - taken, account.balance)
+            changes.append((entry_id, remaining - part))
+            account.balance -= part
+            taken += part
+        for entry_id, remaining in changes:
+            Entry.objects.filter(pk=entry_id).update(remaining=remaining)
+    return taken
+
+
+def _debit(account: Account, *, kind: str, points: int, key: str, now: datetime, **fields) -> Entry:
+    """Spend `points` of the available balance (the account is locked by the caller)."""
+    if points > account.balance:
+        raise Conflict(
+            _("Not enough points: %(balance)d available, %(points)d needed.")
+            % {"balance": account.balance, "points": points},
+            code="insufficient_points",
+        )
+    _consume(account, points)
+    entry = Entry(account=account, kind=kind, points=-points, key=key, created_at=now, **fields)
+    if _insert(entry) is None:
+        raise Conflict(_("This was booked already."), code="duplicate")
+    _save_balance(account)
+    return entry
+
+
+# --- Earning from orders ----------------------------------------------------------------
+
+
+def round_points(value: Decimal, rounding: str) -> int:
+    mode = {Rounding.DOWN: ROUND_FLOOR, Rounding.UP: ROUND_CEILING, Rounding.HALF_UP: ROUND_HALF_UP}[rounding]
+    return int(value.quantize(Decimal(1), rounding=mode))
+
+
+def points_for(amount: Decimal, tier: Tier | None, program: Program | None = None) -> int:
+    program = program or program_rules()
+    multiplier = tier.multiplier if tier else Decimal(1)
+    return max(round_points(amount * program.points_per_unit * multiplier, program.rounding), 0)
+
+
+def _refunded_share(order: Order) -> Decimal:
+    """How much of an order has been given back: all of it when cancelled or refunded."""
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
+        return Decimal(1)
+    if order.total > 0 and order.refunded_total > 0:
+        return min(order.refunded_total / order.total, Decimal(1))
+    return Decimal(0)
+
+
+def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = None) -> None:
+    """Bring the points of these orders in line with their state: an order that has an
+    earning status earns once; a cancelled, refunded or partly refunded order gives
+    back its share of what it earned. Called in the transaction that changed the orders
+    (order_create, order_save, the imports); idempotent, so calling it again for an
+    order that did not change writes nothing."""
+    now = now or timezone.now()
+    program = program_rules()
+    orders = list(
+        Order.objects.filter(pk__in=list(order_ids)).only(
+            "id", "external_id", "customer_id", "status", "total", "refunded_total", "currency", "placed_at"
+        )
+    )
+    if not orders:
+        return
+    earned = {
+        entry.order_id: entry
+        for entry in Entry.objects.filter(order_id__in=[order.pk for order in orders], kind=EntryKind.EARN)
+    }
+    for order in sorted(orders, key=lambda order: (order.customer_id, order.pk)):
+        entry = earned.get(order.pk)
+        share = _refunded_share(order)
+        if entry is None and share == 0 and order.status in program.earning_statuses:
+            _earn(order, program=program, now=now)
+        elif entry is not None and share > 0:
+            _clawback(order, entry, share=share, now=now)
+
+
+def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
+    """Book what an order earns. The points date from the order (an imported order of
+    last year earns points that are spendable and expiring as if booked then), at the
+    rate of the tier the customer has once this order counts."""
+    account = _locked(order.customer_id)
+    membership = _membership_from(order, account, now=now)
+    tier_upgrade(account=account, now=now)
+    if order.currency != program.currency:
+        return None
+    earned_at = min(order.placed_at, now)
+    points = points_for(order.total, account.tier, program)
+    reason = _("Order %(order)s") % {"order": order.external_id}
+    entry = _credit(
+        account,
+        kind=EntryKind.EARN,
+        points=points,
+        key=f"earn:order:{order.pk}",
+        now=earned_at,
+        pending_until=earned_at + timedelta(days=program.pending_days),
+        order=order,
+        basis=order.total,
+        reason=reason[:500],
+    )
+    if membership:
+        logger.info("Membership: customer %s holds tier %s until %s", account.pk, account.tier, membership)
+    _after_first_paid_order(account, order=order, now=now)
+    return entry
+
+
+def _clawback(order: Order, entry: Entry, *, share: Decimal, now: datetime) -> Entry | None:
+    """Take back `share` of what this order earned (what it earned then, at that
+    moment's rate and tier, not what today's rules would give). The key holds the total
+    owed so far, so each new refund of the same order books only the difference."""
+    owed = round_points(entry.points * share, Rounding.HALF_UP)
+    account = _locked(order.customer_id)
+    already = -(Entry.objects.filter(order=order, kind=EntryKind.CLAWBACK).aggregate(total=Sum("points"))["total"] or 0)
+    wanted = owed - already
+    if wanted <= 0:
+        return None
+    entry.refresh_from_db(fields=["remaining", "pending"])
+    taken = _consume(account, wanted, include_pending_of=entry)
+    reason = _("Refund of order %(order)s") % {"order": order.external_id}
+    if taken < wanted:
+        # The points were spent already: the balance cannot go below zero, so what
+        # cannot be taken is written off, and said so.
+        reason += " " + _("(%(missing)d points had been spent already)") % {"missing": wanted - taken}
+    if taken == 0:
+        logger.info("Clawback of order %s: nothing left to take back", order.pk)
+        return None
+    clawback = Entry(
+        account=account,
+        kind=EntryKind.CLAWBACK,
+        points=-taken,
+        key=f"clawback:order:{order.pk}:{owed}",
+        order=order,
+        reason=reason[:500],
+        created_at=now,
+    )
+    if _insert(clawback) is None:
+        return None
+    _save_balance(account)
+    return clawback
+
+
+def _membership_from(order: Order, account: Account, *, now: datetime) -> datetime | None:
+    """A paid order of a tier's membership product holds that tier for its months."""
+    sold = [tier for tier in tiers_by_rank() if tier.membership_product_id]
+    if not sold:
+        return None
+    bought = set(order.lines.values_list("product_id", flat=True))
+    for tier in reversed(sold):  # the best tier bought
+        if tier.membership_product_id in bought:
+            start = max(account.tier_held_until or now, now)
+            account.tier_held_until = start + relativedelta(months=tier.membership_months)
+            changes = {"tier_held_until": account.tier_held_until, "below_tier_since": None}
+            if account.tier is None or account.tier.rank < tier.rank:
+                _change_tier(account, tier, now=now)
+            Account.objects.filter(pk=account.pk).update(**changes)
+            return account.tier_held_until
+    return None
+
+
+def _after_first_paid_order(account: Account, *, order: Order, now: datetime) -> None:
+    """Referral rewards and the first-purchase thanks hang on the first paid order."""
+
+
+# --- Tiers -------------------------------------------------------------------------------
+
+
+def qualifying_value(customer_id: int, *, now: datetime) -> Decimal:
+    """The customer's spend (or number of orders) in the trailing tier window."""
+    program = program_rules()
+    orders = Order.objects.filter(
+        customer_id=customer_id,
+        placed_at__gte=now - relativedelta(months=program.tier_window_months),
+        placed_at__lte=now,
+        status__in=program.earning_statuses,
+    )
+    if program.tier_basis == TierBasis.ORDERS:
+        return Decimal(orders.count())
+    return orders.aggregate(spend=Sum("total"))["spend"] or Decimal(0)
+
+
+def tier_for_value(value: Decimal) -> Tier | None:
+    qualified = None
+    for tier in tiers_by_rank():
+        if value >= tier.threshold:
+            qualified = tier
+    return qualified
+
+
+def _change_tier(account: Account, tier: Tier | None, *, now: datetime) -> None:
+    old = account.tier
+    account.tier = tier
+    account.tier_since = now
+    account.below_tier_since = None
+    Account.objects.filter(pk=account.pk).update(tier=tier, tier_since=now, below_tier_since=None)
+    tier_changed_notify(account=account, old=old, new=tier, now=now)
+
+
+def tier_upgrade(*, account: Account, now: datetime) -> bool:
+    """Raise the account's tier at once when its spend qualifies for a higher one (the
+    account is locked by the caller). Downgrades wait for the nightly evaluation."""
+    if not tiers_by_rank():
+        return False
+    target = tier_for_value(qualifying_value(account.pk, now=now))
+    current_rank = account.tier.rank if account.tier else -1
+    if target is not None and target.rank > current_rank:
+        _change_tier(account, target, now=now)
+        return True
+    if target is not None and target.rank == current_rank and account.below_tier_since:
+        account.below_tier_since = None
+        Account.objects.filter(pk=account.pk).update(below_tier_since=None)
+    return False
+
+
+def tier_changed_notify(*, account: Account, old: Tier | None, new: Tier | None, now: datetime) -> None:
+    """The tier_changed email (written with the emails of the loyalty program)."""
+
+
+# --- Redeeming ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    redemption: Redemption
+    entry: Entry | None
+    balance: int
+
+
+def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = None) -> Redeemed:
+    """Exchange points for a reward: a unique code, the points taken from the credits
+    that expire first. Too few points (or none of the reward left) is a Conflict.
+
+    Twenty requests for the whole balance at once: the first to lock the account
+    spends it; the others then find the balance too low."""
+    now = now or timezone.now()
+    if not reward.active:
+        raise Conflict(_("This reward is no longer offered."), code="reward_inactive")
+    with transaction.atomic():
+        account = _locked(customer.pk)
+        if reward.cost > account.balance:
+            raise Conflict(
+                _("Not enough points: %(balance)d available, %(points)d needed.")
+                % {"balance": account.balance, "points": reward.cost},
+                code="insufficient_points",
+            )
+        # A conditional UPDATE: two redemptions of the last one cannot both succeed.
+        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
+            stock=F("stock") - 1
+        ):
+            raise Conflict(_("This reward is out of stock."), code="out_of_stock")
+        redemption = _issue(account, reward, now=now, points=reward.cost)
+        entry = _debit(
+            account,
+            kind=EntryKind.REDEEM,
+            points=reward.cost,
+            key=f"redeem:redemption:{redemption.pk}",
+            now=now,
+            redemption=redemption,
+            reason=reward.name_in("en")[:500],
+        )
+    return Redeemed(redemption=redemption, entry=entry, balance=account.balance)
+
+
+def _issue(account: Account, reward: Reward, *, now: datetime, points: int, given: bool = False) -> Redemption:
+    for _attempt in range(5):
+        code = new_code(10)
+        try:
+            with transaction.atomic():
+                return Redemption.objects.create(
+                    account=account,
+                    reward=reward,
+                    points=points,
+                    code=code,
+                    given=given,
+                    expires_at=now + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
+                )
+        except IntegrityError:  # the same random code twice: draw again
+            continue
+    raise RuntimeError("Could not draw a unique reward code")
+
+
+def redemption_use(*, code: str, order: Order) -> Redemption | None:
+    """Mark a reward code as used by an order that carries it (`discount_code`)."""
+    updated = Redemption.objects.filter(code=code.strip().upper(), status=RedemptionStatus.ISSUED).update(
+        status=RedemptionStatus.USED, used_on=order
+    )
+    return Redemption.objects.filter(code=code.strip().upper()).first() if updated else None
+
+
+# --- Adjustments and goodwill -----------------------------------------------------------
+
+
+def points_adjust(*, customer: Customer, points: int, reason: str, author, now: datetime | None = None) -> Entry:
+    """A manager's correction, up or down, with the reason on the entry."""
+    now = now or timezone.now()
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+        raise ValidationError({"points": _("Give a whole number of points other than 0.")})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Say why the points are adjusted.")})
+    key = f"adjust:{secrets.token_hex(8)}"
+    with transaction.atomic():
+        account = _locked(customer.pk)
+        if points > 0:
+            entry = _credit(
+                account, kind=EntryKind.ADJUST, points=points, key=key, now=now, author=author, reason=reason[:500]
+            )
+        else:
+            entry = _debit(
+                account, kind=EntryKind.ADJUST, points=-points, key=key, now=now, author=author, reason=reason[:500]
+            )
+    return entry
+
+
+def points_goodwill(*, ticket, points: int, author, reason: str = "", now: datetime | None = None) -> Entry:
+    """Points given to the customer of a ticket as an apology, at most the program's cap
+    per ticket in all."""
+    now = now or timezone.now()
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise ValidationError({"points": _("Give a whole number of points above 0.")})
+    cap = program_rules().goodwill_cap_per_ticket
+    with transaction.atomic():
+        account = _locked(ticket.customer_id)
+        given = Entry.objects.filter(ticket=ticket, kind=EntryKind.GOODWILL).aggregate(total=Sum("points"))["total"]
+        if (given or 0) + points > cap:
+            raise Conflict(
+                _("At most %(cap)d goodwill points per ticket; %(given)d given already.")
+                % {"cap": cap, "given": given or 0},
+                code="goodwill_cap",
+            )
+        return _credit(
+            account,
+            kind=EntryKind.GOODWILL,
+            points=points,
+            key=f"goodwill:ticket:{ticket.pk}:{(given or 0) + points}",
+            now=now,
+            ticket=ticket,
+            author=author,
+            reason=(reason or _("Goodwill for ticket %(reference)s") % {"reference": ticket.reference})[:500],
+        )
+
+
+# --- The sweeps: pending points become available, old points expire ---------------------
+
+SWEEP_BATCH_ACCOUNTS = 5000
+
+
+def _locked_batch(entries_due, *, batch: int) -> list[int]:
+    """Up to `batch` accounts that have entries due, locked in id order; accounts in
+    use by another transaction are left for the next batch (SKIP LOCKED)."""
+    account_ids = list(entries_due.values_list("account_id", flat=True).order_by("account_id").distinct()[:batch])
+    if not account_ids:
+        return []
+    return list(
+        Account.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=account_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _entry_table() -> str:
+    return connection.ops.quote_name(Entry._meta.db_table)
+
+
+def pending_release_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH_ACCOUNTS) -> int:
+    """Pending points whose period ended become spendable; returns how many entries.
+    Three set-based statements per batch of locked accounts."""
+    now = now or timezone.now()
+    released = 0
+    while True:
+        with transaction.atomic():
+            due = Entry.objects.filter(pending=True, available_at__lte=now)
+            accounts = _locked_batch(due, batch=batch)
+            if not accounts:
+                return released
+            due = due.filter(account_id__in=accounts)
+            sums = {
+                row["account_id"]: row["points"]
+                for row in due.values("account_id").annotate(points=Sum("remaining")).order_by()
+            }
+            _move_between(sums, to_balance=True)
+            released += due.update(pending=False)
+        if len(accounts) < batch:
+            return released
+
+
+def _move_between(sums: dict[int, int], *, to_balance: bool) -> None:
+    """pending → balance (release) for each account's sum, in one statement."""
+    if not sums:
+        return
+    table = connection.ops.quote_name(Account._meta.db_table)
+    cases = " ".join("WHEN %s THEN %s" for _pair in sums)
+    params: list[int] = []
+    for account_id, points in sums.items():
+        params += [account_id, points]
+    placeholders = ", ".join("%s" for _id in sums)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET pending = pending - (CASE customer_id {cases} ELSE 0 END),"
+            f" balance = balance + (CASE customer_id {cases} ELSE 0 END)"
+            f" WHERE customer_id IN ({placeholders})",
+            params + params + list(sums),
+        )
+
+
+def points_expiry_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH_ACCOUNTS) -> int:
+    """Credits past their expiry lose what is left of them: an expire entry each, the
+    balance lowered, `remaining` set to 0. Returns how many credits expired.
+
+    Set-based: per batch of locked accounts, one INSERT … SELECT writes the expire
+    entries, one UPDATE lowers the balances, one UPDATE clears the credits."""
+    now = now or timezone.now()
+    expired = 0
+    entry_table = _entry_table()
+    account_table = connection.ops.quote_name(Account._meta.db_table)
+    while True:
+        with transaction.atomic():
+            due = Entry.objects.filter(remaining__gt=0, pending=False, expires_at__lte=now)
+            accounts = _locked_batch(due, batch=batch)
+            if not accounts:
+                return expired
+            placeholders = ", ".join("%s" for _id in accounts)
+            condition = f"remaining > 0 AND NOT pending AND expires_at <= %s AND account_id IN ({placeholders})"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {entry_table} (account_id, kind, points, key, reason, remaining, pending,"
+                    f" available_at, created_at)"
+                    f" SELECT account_id, %s, -remaining, CAST(%s AS VARCHAR) || CAST(id AS VARCHAR), '', 0, %s,"
+                    f" NULL, %s"
+                    f" FROM {entry_table}"
+                    f" WHERE {condition}",
+                    [EntryKind.EXPIRE, "expire:entry:", False, now, now, *accounts],
+                )
+                cursor.execute(
+                    f"UPDATE {account_table} SET balance = balance - coalesce((SELECT sum(remaining)"
+                    f" FROM {entry_table} e WHERE e.account_id = {account_table}.customer_id AND"
+                    f" e.remaining > 0 AND NOT e.pending AND e.expires_at <= %s), 0)"
+                    f" WHERE customer_id IN ({placeholders})",
+                    [now, *accounts],
+                )
+                cursor.execute(f"UPDATE {entry_table} SET remaining = 0 WHERE {condition}", [now, *accounts])
+                expired += cursor.rowcount
+        if len(accounts) < batch:
+            return expired
+
+
+# --- The nightly tier evaluation ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierChange:
+    customer_id: int
+    old_id: int | None
+    new_id: int | None
+
+
+def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
+    """Every account's tier against its spend (or orders) in the trailing window, in
+    set-based SQL (no loop over accounts):
+
+    - a member who qualifies for a higher tier goes up now;
+    - one below their tier starts a grace period; after `downgrade_grace_days` still
+      below, they go down to the tier they qualify for; qualifying again ends it;
+    - a paid membership holds its tier until it ends.
+
+    Only accounts with something to change reach the temporary table the updates read.
+    """
+    now = now or timezone.now()
+    program = program_rules()
+    tiers = tiers_by_rank()
+    if not tiers:
+        return {"upgraded": 0, "downgraded": 0, "grace_started": 0}
+    quote = connection.ops.quote_name
+    account_table = quote(Account._meta.db_table)
+    order_table = quote(Order._meta.db_table)
+    by_rank_desc = sorted(tiers, key=lambda tier: -tier.rank)
+    figure = "count(*)" if program.tier_basis == TierBasis.ORDERS else "sum(total)"
+    target_id = "CASE " + " ".join("WHEN value >= %s THEN %s" for _t in by_rank_desc) + " ELSE NULL END"
+    target_rank = "CASE " + " ".join("WHEN value >= %s THEN %s" for _t in by_rank_desc) + " ELSE -1 END"
+    rank_of = "CASE tier_id " + " ".join("WHEN %s THEN %s" for _t in tiers) + " ELSE -1 END"
+    statuses = ", ".join("%s" for _s in program.earning_statuses)
+    params: list = []  # in the order of the placeholders: target_id, current_rank, target_rank
+    for tier in by_rank_desc:
+        params += [tier.threshold, tier.pk]
+    for tier in tiers:
+        params += [tier.pk, tier.rank]
+    for tier in by_rank_desc:
+        params += [tier.threshold, tier.rank]
+    window_start = now - relativedelta(months=program.tier_window_months)
+    params += [window_start, now, *program.earning_statuses]
+    grace_over = now - timedelta(days=program.downgrade_grace_days)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS _tier_eval")
+        cursor.execute(
+            "CREATE TEMP TABLE _tier_eval AS"
+            f" SELECT customer_id, current_id, target_id, current_rank, target_rank, below_since, held_until FROM ("
+            f"  SELECT a.customer_id, a.tier_id AS current_id, {target_id} AS target_id,"
+            f"   {rank_of} AS current_rank, {target_rank} AS target_rank,"
+            "   a.below_tier_since AS below_since, a.tier_held_until AS held_until"
+            f"  FROM (SELECT acc.customer_id, acc.tier_id, acc.below_tier_since, acc.tier_held_until,"
+            f"    coalesce(q.value, 0) AS value"
+            f"   FROM {account_table} acc LEFT JOIN ("
+            f"    SELECT customer_id, {figure} AS value FROM {order_table}"
+            f"    WHERE placed_at >= %s AND placed_at <= %s AND status IN ({statuses}) GROUP BY customer_id"
+            "   ) q ON q.customer_id = acc.customer_id) a"
+            " ) e WHERE target_rank <> current_rank OR below_since IS NOT NULL",
+            params,
+        )
+        # What changes tier, read before it changes (for the emails).
+        cursor.execute(
+            "SELECT customer_id, current_id, target_id FROM _tier_eval WHERE target_rank > current_rank"
+            " OR (target_rank < current_rank AND below_since <= %s"
+            "     AND (held_until IS NULL OR held_until <= %s))",
+            [grace_over, now],
+        )
+        changes = [TierChange(*row) for row in cursor.fetchall()]
+        upgraded = downgraded = 0
+        for change in changes:
+            old_rank = next((tier.rank for tier in tiers if tier.pk == change.old_id), -1)
+            new_rank = next((tier.rank for tier in tiers if tier.pk == change.new_id), -1)
+            upgraded += new_rank > old_rank
+            downgraded += new_rank < old_rank
+        # Tier changes (up now; down once the grace is over and no membership holds it).
+        cursor.execute(
+            f"UPDATE {account_table} SET tier_id = (SELECT target_id FROM _tier_eval e"
+            f"  WHERE e.customer_id = {account_table}.customer_id), tier_since = %s, below_tier_since = NULL"
+            " WHERE customer_id IN (SELECT customer_id FROM _tier_eval WHERE target_rank > current_rank"
+            "  OR (target_rank < current_rank AND below_since <= %s AND (held_until IS NULL OR held_until <= %s)))",
+            [now, grace_over, now],
+        )
+        # Qualifying again, or held by a membership: no grace period running.
+        cursor.execute(
+            f"UPDATE {account_table} SET below_tier_since = NULL WHERE customer_id IN ("
+            " SELECT customer_id FROM _tier_eval WHERE below_since IS NOT NULL AND (target_rank >= current_rank"
+            "  OR held_until > %s))",
+            [now],
+        )
+        # Newly below their tier: the grace period starts.
+        cursor.execute(
+            f"UPDATE {account_table} SET below_tier_since = %s WHERE customer_id IN ("
+            " SELECT customer_id FROM _tier_eval WHERE target_rank < current_rank AND below_since IS NULL"
+            "  AND (held_until IS NULL OR held_until <= %s))",
+            [now, now],
+        )
+        grace_started = cursor.rowcount
+        cursor.execute("DROP TABLE _tier_eval")
+        tiers_changed_notify(changes, now=now)
+    return {"upgraded": upgraded, "downgraded": downgraded, "grace_started": grace_started}
+
+
+def tiers_changed_notify(changes: list[TierChange], *, now: datetime) -> None:
+    """The tier_changed emails of the nightly evaluation (written with the emails of
+    the loyalty program)."""

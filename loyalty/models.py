@@ -110,6 +110,14 @@ class Program(models.Model):
         ),
     )
     goodwill_cap_per_ticket = models.PositiveIntegerField(_("goodwill cap per ticket"), default=500)
+    point_value = models.DecimalField(
+        _("value of a point"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(0)],
+        help_text=_("What one point costs the business when spent, in the program's currency (the liability report)."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -216,6 +224,7 @@ class Account(models.Model):
     class Meta:
         verbose_name = _("loyalty account")
         verbose_name_plural = _("loyalty accounts")
+        permissions = [("view_loyalty_liability", _("Can view the points liability report"))]
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
             models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_not_negative"),

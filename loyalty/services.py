@@ -88,6 +88,11 @@ def new_code(length: int) -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _i in range(length))
 
 
+def normalise_code(code: str) -> str:
+    """A code as typed (lower case, spaces, dashes) in its stored form."""
+    return "".join(character for character in code.upper() if character.isalnum())[:32]
+
+
 def account_ensure(customer_ids: Iterable[int]) -> None:
     """Open an account for each of these customers that has none (at once, in one
     statement; two callers at once create each account once)."""

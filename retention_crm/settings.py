@@ -418,6 +418,13 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # as they are: a shop reports in one currency.
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 
+# --- Loyalty -----------------------------------------------------------------------------
+# The page a referral link opens (the shop's sign-up page, which reads ?ref=CODE); empty:
+# the site's own address.
+LOYALTY_REFERRAL_URL = env.str("LOYALTY_REFERRAL_URL", default="")
+# How long a link to a customer's loyalty page works (each loyalty email has a fresh one).
+LOYALTY_LINK_DAYS = env.int("LOYALTY_LINK_DAYS", default=60)
+
 
 # --- Retention metrics ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from customers import api as customers_api
 from feedback import api as feedback_api
 from feedback.surveys import api as surveys_api
+from loyalty import api as loyalty_api
 
 admin.site.site_header = _("Retention CRM")
 admin.site.site_title = _("Retention CRM")
@@ -16,6 +17,7 @@ router = DefaultRouter()
 customers_api.register(router)
 feedback_api.register(router)
 surveys_api.register(router)
+loyalty_api.register(router)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -25,6 +27,7 @@ urlpatterns = [
     path("api/", include(customers_api.urlpatterns)),
     path("api/", include(feedback_api.urlpatterns)),
     path("api/", include(surveys_api.urlpatterns)),
+    path("api/", include(loyalty_api.urlpatterns)),
     path("api/", include(router.urls)),
     # Inbound email from an email service (django-anymail; HTTP basic auth with
     # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.

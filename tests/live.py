@@ -199,10 +199,17 @@ class Stack:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_web(self) -> None:
+    def start_web(self, workers: int = 2) -> None:
         self._start(
             "web",
-            [str(BIN / "gunicorn"), "retention_crm.wsgi", "--bind", f"127.0.0.1:{self.web_port}", "--workers", "2"],
+            [
+                str(BIN / "gunicorn"),
+                "retention_crm.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                str(workers),
+            ],
         )
         wait_for(lambda: self._port_open(self.web_port), 60, "gunicorn to listen")
 
@@ -333,11 +340,11 @@ class Browserless:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(), dict(error.headers)
 
-    def post_json(self, path: str, body: dict, token: str) -> tuple[int, dict]:
+    def post_json(self, path: str, body: dict, token: str, headers: dict | None = None) -> tuple[int, dict]:
         request = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

@@ -1,0 +1,100 @@
+"""`Idempotency-Key` for POSTs that spend or give points.
+
+A client that lost the answer to a POST sends it again with the same key and gets the
+first answer, not a second redemption. The same key with another body is refused: it is
+a client bug, and guessing which body was meant would be worse.
+
+The first answer is stored in the transaction that did the work, so either both the
+work and the answer are kept or neither. Two requests with one key at once: both do the
+work, one of them commits the answer first, and the other's insert of its answer hits
+the unique (user, key) index, which rolls its work back; it then replays the first
+answer.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.response import Response
+
+from retention_crm.errors import Conflict
+
+from .models import IdempotentRequest
+
+HEADER = "Idempotency-Key"
+KEY_MAX_LENGTH = 200
+# Stored answers older than this are deleted by the nightly job; a key reused later is new.
+KEEP_DAYS = 7
+
+
+def _body_hash(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(stored: IdempotentRequest, *, path: str, body_hash: str) -> Response:
+    if stored.path != path or stored.body_hash != body_hash:
+        return Response(
+            {"detail": _("This Idempotency-Key was used with another request; use a new key for a new request.")},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    response = Response(stored.response, status=stored.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(request, work: Callable[[], Response]) -> Response:
+    """Run `work` (which returns the response) once per Idempotency-Key of this user.
+
+    A Conflict raised by the work (too few points) is an answer like any other: stored
+    and replayed. Invalid input (400) is not stored: the corrected request may reuse
+    the key."""
+    key = request.headers.get(HEADER, "").strip()
+
+    def run() -> Response:
+        try:
+            with transaction.atomic():
+                return work()
+        except Conflict as exc:
+            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
+
+    if not key:
+        return run()
+    if len(key) > KEY_MAX_LENGTH:
+        return Response(
+            {"detail": _("The Idempotency-Key is longer than %(max)d characters.") % {"max": KEY_MAX_LENGTH}},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    path = request.path
+    body_hash = _body_hash(request.data)
+    stored = IdempotentRequest.objects.filter(user=request.user, key=key).first()
+    if stored is not None:
+        return _replay(stored, path=path, body_hash=body_hash)
+    try:
+        with transaction.atomic():
+            response = run()
+            if response.status_code == status.HTTP_400_BAD_REQUEST:
+                return response
+            IdempotentRequest.objects.create(
+                user=request.user,
+                key=key,
+                path=path,
+                body_hash=body_hash,
+                status_code=response.status_code,
+                response=response.data,
+            )
+    except IntegrityError:
+        # A twin request with this key committed first: its work stands, ours is undone.
+        stored = IdempotentRequest.objects.get(user=request.user, key=key)
+        return _replay(stored, path=path, body_hash=body_hash)
+    return response
+
+
+def idempotent_requests_prune(*, now=None) -> int:
+    now = now or timezone.now()
+    deleted, _by_model = IdempotentRequest.objects.filter(created_at__lt=now - timedelta(days=KEEP_DAYS)).delete()
+    return deleted

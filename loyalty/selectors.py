@@ -1,0 +1,125 @@
+"""Reads of the loyalty program: what a customer's page and the API show, and the
+liability report. Sums are computed by the database."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from .models import Account, Entry, EntryKind, Tier
+from .services import program_rules, qualifying_value, tiers_by_rank
+
+EXPIRING_SOON_DAYS = 30
+
+
+def referral_link(account: Account) -> str:
+    """The share link: the support site's address with the code, which the shop reads."""
+    return f"{settings.LOYALTY_REFERRAL_URL or settings.SITE_URL + '/'}?ref={account.referral_code}"
+
+
+def expiring_soon(account: Account, *, now: datetime, days: int = EXPIRING_SOON_DAYS) -> int:
+    """Available points that expire within `days` unless spent first (one index range)."""
+    return (
+        Entry.objects.filter(
+            account=account, remaining__gt=0, pending=False, expires_at__lte=now + timedelta(days=days)
+        ).aggregate(points=Sum("remaining"))["points"]
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    tier: Tier | None
+    next_tier: Tier | None
+    value: Decimal  # spend (or orders) in the window
+    missing: Decimal | None  # what is still missing to reach the next tier
+    percent: int  # 0–100, towards the next tier
+    by_orders: bool
+
+
+def tier_progress(account: Account, *, now: datetime) -> TierProgress:
+    program = program_rules()
+    tiers = tiers_by_rank()
+    value = qualifying_value(account.pk, now=now)
+    current_rank = account.tier.rank if account.tier else -1
+    next_tier = next((tier for tier in tiers if tier.rank > current_rank), None)
+    missing = max(next_tier.threshold - value, Decimal(0)) if next_tier else None
+    floor = account.tier.threshold if account.tier else Decimal(0)
+    if next_tier is None:
+        percent = 100
+    elif next_tier.threshold <= floor:
+        percent = 0
+    else:
+        percent = int(max(min((value - floor) / (next_tier.threshold - floor), 1), 0) * 100)
+    return TierProgress(
+        tier=account.tier,
+        next_tier=next_tier,
+        value=value,
+        missing=missing,
+        percent=percent,
+        by_orders=program.tier_basis == "orders",
+    )
+
+
+def history(account: Account, *, before_id: int | None = None, size: int = 25) -> tuple[list[Entry], int | None]:
+    """A page of the account's entries, newest first, and the id to continue before
+    (keyset pagination on the (account, -id) index: as fast on page 400 as on page 1)."""
+    entries = Entry.objects.filter(account=account).select_related("order", "redemption__reward")
+    if before_id:
+        entries = entries.filter(id__lt=before_id)
+    page = list(entries.order_by("-id")[: size + 1])
+    return page[:size], (page[size - 1].id if len(page) > size else None)
+
+
+@dataclass(frozen=True)
+class Liability:
+    accounts: int
+    points_available: int
+    points_pending: int
+    point_value: Decimal
+    value: Decimal
+    currency: str
+    earned_12_months: int
+    redeemed_12_months: int
+    expired_12_months: int
+    redemption_rate: Decimal | None  # redeemed / earned in the last 12 months, %
+
+    def as_dict(self) -> dict:
+        values = asdict(self)
+        for name in ("point_value", "value", "redemption_rate"):
+            values[name] = None if values[name] is None else str(values[name])
+        return values
+
+
+def liability(*, now: datetime | None = None) -> Liability:
+    """Outstanding points (available and pending) and what they would cost if spent;
+    how many were earned, redeemed and expired in the last 12 months."""
+    now = now or timezone.now()
+    program = program_rules()
+    totals = Account.objects.aggregate(
+        accounts=Count("pk"), available=Sum("balance", default=0), pending=Sum("pending", default=0)
+    )
+    since = now - timedelta(days=365)
+    flows = Entry.objects.filter(created_at__gte=since, created_at__lte=now).aggregate(
+        earned=Sum("points", filter=Q(points__gt=0), default=0),
+        redeemed=Sum("points", filter=Q(kind=EntryKind.REDEEM), default=0),
+        expired=Sum("points", filter=Q(kind=EntryKind.EXPIRE), default=0),
+    )
+    outstanding = totals["available"] + totals["pending"]
+    earned, redeemed = flows["earned"], -flows["redeemed"]
+    rate = (Decimal(redeemed) * 100 / earned).quantize(Decimal("0.01")) if earned else None
+    return Liability(
+        accounts=totals["accounts"],
+        points_available=totals["available"],
+        points_pending=totals["pending"],
+        point_value=program.point_value,
+        value=(outstanding * program.point_value).quantize(Decimal("0.01")),
+        currency=program.currency,
+        earned_12_months=earned,
+        redeemed_12_months=redeemed,
+        expired_12_months=-flows["expired"],
+        redemption_rate=rate,
+    )

@@ -1,0 +1,169 @@
+"""The loyalty API: accounts, adjustments, rewards, redemptions with Idempotency-Key,
+referral lookups, and clear errors for bad input."""
+
+from datetime import timedelta
+
+import pytest
+
+from loyalty.models import Entry, EntryKind, IdempotentRequest, Redemption
+from loyalty.services import pending_release_sweep, points_adjust
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def funded(clock, customer, manager, program):
+    points_adjust(customer=customer, points=250, reason="Welcome", author=manager)
+    return customer
+
+
+def test_an_account_by_the_shops_customer_id(agent_api, customer, buy, clock):
+    buy(customer, "40")
+    clock.shift(timedelta(days=31))
+    pending_release_sweep()
+    buy(customer, "10")
+    response = agent_api.get("/api/loyalty/accounts/C-1/")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["balance"], body["pending"], body["customer_id"]) == (40, 10, "C-1")
+    assert body["tier"] is None
+    assert body["referral_code"] and body["referral_url"].endswith(body["referral_code"])
+    assert agent_api.get("/api/loyalty/accounts/nobody/").status_code == 404
+
+
+def test_only_managers_adjust_and_a_reason_is_required(agent_api, manager_api, customer, program):
+    payload = {"customer_id": "C-1", "points": 20, "reason": "Parcel late"}
+    assert agent_api.post("/api/loyalty/entries/", payload, format="json").status_code == 403
+    response = manager_api.post("/api/loyalty/entries/", payload, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["kind"] == "adjust" and response.json()["points"] == 20
+    assert manager_api.post("/api/loyalty/entries/", {**payload, "reason": ""}, format="json").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"points": 1.5}, 400, "points"),
+        ({"points": "2.5"}, 400, "points"),
+        ({"points": 0}, 400, "points"),
+        ({"points": "many"}, 400, "points"),
+        ({"customer_id": "nobody"}, 400, "customer_id"),
+        ({"points": -1000}, 409, None),
+    ],
+)
+def test_bad_adjustments_are_refused_clearly(manager_api, customer, program, change, status, field):
+    payload = {"customer_id": "C-1", "points": 20, "reason": "x", **change}
+    response = manager_api.post("/api/loyalty/entries/", payload, format="json")
+    assert response.status_code == status, response.json()
+    if field:
+        assert field in response.json()
+    else:
+        assert "Not enough points" in response.json()["detail"]
+    assert not Entry.objects.exists()
+
+
+def test_redeeming_returns_a_code_and_the_new_balance(agent_api, funded, reward):
+    response = agent_api.post("/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": reward.pk}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["code"] and body["balance"] == 150 and body["points"] == 100
+    assert Redemption.objects.get().code == body["code"]
+
+
+def test_redeeming_too_much_is_a_409_with_a_message(agent_api, customer, reward, program):
+    response = agent_api.post("/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": reward.pk}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "Not enough points: 0 available, 100 needed."
+
+
+def test_an_unknown_reward_is_a_404_and_an_unknown_customer_a_400(agent_api, funded, reward):
+    response = agent_api.post("/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": 999999}, format="json")
+    assert response.status_code == 404
+    response = agent_api.post("/api/loyalty/redemptions/", {"customer_id": "X", "reward": reward.pk}, format="json")
+    assert response.status_code == 400 and "customer_id" in response.json()
+    response = agent_api.post("/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": "one"}, format="json")
+    assert response.status_code == 400 and "reward" in response.json()
+
+
+def test_a_replay_with_the_same_key_returns_the_first_answer(agent_api, funded, reward):
+    payload = {"customer_id": "C-1", "reward": reward.pk}
+    first = agent_api.post("/api/loyalty/redemptions/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = agent_api.post("/api/loyalty/redemptions/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Redemption.objects.count() == 1
+    assert Entry.objects.filter(kind=EntryKind.REDEEM).count() == 1
+
+
+def test_the_same_key_with_another_body_is_refused(agent_api, funded, reward, program):
+    from loyalty.models import Reward
+
+    other = Reward.objects.create(kind="gift", names={"en": "Mug"}, cost=50)
+    agent_api.post(
+        "/api/loyalty/redemptions/",
+        {"customer_id": "C-1", "reward": reward.pk},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    response = agent_api.post(
+        "/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": other.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 422
+    assert "another request" in response.json()["detail"]
+    assert Redemption.objects.count() == 1
+
+
+def test_a_409_is_replayed_too_and_a_400_is_not_stored(agent_api, customer, reward, program):
+    payload = {"customer_id": "C-1", "reward": reward.pk}
+    first = agent_api.post("/api/loyalty/redemptions/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-409")
+    assert first.status_code == 409
+    assert IdempotentRequest.objects.filter(key="k-409", status_code=409).exists()
+    bad = agent_api.post(
+        "/api/loyalty/redemptions/", {"customer_id": "C-1"}, format="json", HTTP_IDEMPOTENCY_KEY="k-400"
+    )
+    assert bad.status_code == 400
+    assert not IdempotentRequest.objects.filter(key="k-400").exists()
+
+
+def test_referral_lookup(agent_api, customer, buy, clock):
+    buy(customer, "10")
+    code = customer.loyalty.referral_code
+    response = agent_api.get(f"/api/loyalty/referrals/{code.lower()}/")
+    assert response.status_code == 200 and response.json()["valid"] is True
+    assert agent_api.get("/api/loyalty/referrals/NOSUCHCODE/").status_code == 404
+
+
+def test_referral_lookups_are_rate_limited(agent_api, customer, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    statuses = [agent_api.get("/api/loyalty/referrals/ABCDEFGH/").status_code for _n in range(61)]
+    assert statuses[:60] == [404] * 60
+    assert statuses[60] == 429
+
+
+def test_liability_report(manager_api, agent_api, funded, program):
+    response = manager_api.get("/api/loyalty/liability/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["points_available"] == 250 and body["value"] == "2.50"
+    assert agent_api.get("/api/loyalty/liability/").status_code == 403
+
+
+def test_listing_accounts_and_entries_takes_a_fixed_number_of_queries(
+    manager_api, manager, program, django_assert_num_queries
+):
+    from customers.models import Customer
+
+    for n in range(5):
+        customer = Customer.objects.create(external_id=f"L{n}", email=f"l{n}@example.com")
+        points_adjust(customer=customer, points=10 + n, reason="x", author=manager)
+    manager_api.get("/api/loyalty/accounts/")  # warm the permission cache
+    with django_assert_num_queries(1):
+        assert len(manager_api.get("/api/loyalty/accounts/").json()["results"]) == 5
+    with django_assert_num_queries(1):
+        assert len(manager_api.get("/api/loyalty/entries/").json()["results"]) == 5

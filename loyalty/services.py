@@ -320,7 +320,10 @@ def _clawback(order: Order, entry: Entry, *, share: Decimal, now: datetime) -> E
     account = _locked(order.customer_id)
     already = -(Entry.objects.filter(order=order, kind=EntryKind.CLAWBACK).aggregate(total=Sum("points"))["total"] or 0)
     wanted = owed - already
-    if wanted <= 0:
+    key = f"clawback:order:{order.pk}:{owed}"
+    if wanted <= 0 or Entry.objects.filter(key=key).exists():
+        # Nothing more owed; or this much was asked for before and the rest could not
+        # be taken (it had been spent): written off then, not asked for again.
         return None
     entry.refresh_from_db(fields=["remaining", "pending"])
     taken = _consume(account, wanted, include_pending_of=entry)
@@ -336,7 +339,7 @@ def _clawback(order: Order, entry: Entry, *, share: Decimal, now: datetime) -> E
         account=account,
         kind=EntryKind.CLAWBACK,
         points=-taken,
-        key=f"clawback:order:{order.pk}:{owed}",
+        key=key,
         order=order,
         reason=reason[:500],
         created_at=now,

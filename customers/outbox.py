@@ -152,10 +152,11 @@ def email(
     author=None,
     automatic: bool = True,
     in_reply_to: str = "",
+    send_at: datetime | None = None,
 ) -> Message:
     """A pending email, not saved yet (`emails_write` saves it). Either `rendered`
     (what a person typed, stored as it is) or `context` (written out at delivery by the
-    kind's renderer)."""
+    kind's renderer). `send_at`: not before then (the outbox sweep queues it when due)."""
     now = timezone.now()
     return Message(
         customer=customer,
@@ -174,7 +175,7 @@ def email(
         language=language,
         key=key,
         delivery=Delivery.PENDING,
-        next_attempt_at=now + timedelta(seconds=settings.OUTBOX_REQUEUE_AFTER_SECONDS),
+        next_attempt_at=send_at or now + timedelta(seconds=settings.OUTBOX_REQUEUE_AFTER_SECONDS),
         message_id=new_message_id(),
         in_reply_to=in_reply_to,
         occurred_at=now,
@@ -230,7 +231,13 @@ def emails_write(messages: list[Message]) -> list[Message]:
             if not message.written and message.key in stored:
                 messages[index] = stored[message.key]
                 messages[index].written = False
-    queue_delivery(message.pk for message in messages if message.written and message.delivery == Delivery.PENDING)
+    # Emails for later (a thank-you half an hour after the order) wait for the sweep.
+    due_by = now + timedelta(seconds=settings.OUTBOX_REQUEUE_AFTER_SECONDS)
+    queue_delivery(
+        message.pk
+        for message in messages
+        if message.written and message.delivery == Delivery.PENDING and message.next_attempt_at <= due_by
+    )
     return messages
 
 

@@ -208,15 +208,6 @@ class Account(models.Model):
     # When the member stopped qualifying for their tier: the grace period runs from here.
     below_tier_since = models.DateTimeField(_("below the tier since"), null=True, blank=True)
     referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
-    referred_by = models.ForeignKey(
-        "self",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="referrals",
-        verbose_name=_("referred by"),
-        db_index=False,
-    )
     # Rotating it revokes every link to the customer's page sent so far.
     link_salt = models.CharField(max_length=32, default=new_link_salt)
     created_at = models.DateTimeField(_("member since"), auto_now_add=True)
@@ -228,9 +219,6 @@ class Account(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
             models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_not_negative"),
-        ]
-        indexes = [
-            models.Index(fields=["referred_by"], name="account_referred_by", condition=Q(referred_by__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -388,6 +376,35 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class Referral(models.Model):
+    """A new customer's first paid order carried a member's referral code. One per new
+    customer (the unique referee). The new customer is rewarded with the order; the
+    referrer's reward is a deadline the minute sweep settles under the referrer's own
+    lock (never two accounts locked at once, so no two orders can deadlock)."""
+
+    referrer = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="referrals_made", verbose_name=_("referrer")
+    )
+    referee = models.OneToOneField(
+        Account, on_delete=models.CASCADE, related_name="referral", verbose_name=_("new customer")
+    )
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(_("when"))
+    # The sweep's deadline: set while the referrer's reward is still to be booked.
+    reward_due_at = models.DateTimeField(null=True, blank=True)
+    rewarded_at = models.DateTimeField(_("referrer rewarded"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        indexes = [
+            models.Index(fields=["reward_due_at"], name="referral_reward_due", condition=Q(reward_due_at__isnull=False))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} → {self.referee}"
 
 
 class IdempotentRequest(models.Model):

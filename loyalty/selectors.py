@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import Account, Entry, EntryKind, Tier
 from .services import program_rules, qualifying_value, tiers_by_rank
@@ -123,3 +124,26 @@ def liability(*, now: datetime | None = None) -> Liability:
         expired_12_months=-flows["expired"],
         redemption_rate=rate,
     )
+
+
+def describe(entry: Entry, language: str) -> str:
+    """What an entry means to the customer, in the page's language (the stored reason
+    is for staff, in English, except a manager's adjustment, which they read as
+    written)."""
+    order = entry.order.external_id if entry.order_id and entry.order else ""
+    if entry.kind == EntryKind.EARN:
+        return _("Order %(order)s") % {"order": order} if order else _("Order")
+    if entry.kind == EntryKind.REDEEM:
+        reward = entry.redemption.reward.name_in(language) if entry.redemption_id and entry.redemption else ""
+        return _("Redeemed: %(reward)s") % {"reward": reward} if reward else _("Redeemed")
+    if entry.kind == EntryKind.CLAWBACK:
+        return _("Refund of order %(order)s") % {"order": order} if order else _("Refund")
+    if entry.kind == EntryKind.EXPIRE:
+        return _("Expired")
+    if entry.kind == EntryKind.REFERRAL:
+        return _("Referral bonus")
+    if entry.kind == EntryKind.BIRTHDAY:
+        return _("Birthday bonus")
+    if entry.kind == EntryKind.GOODWILL:
+        return _("A gift from customer care")
+    return entry.reason or _("Adjustment")

@@ -14,6 +14,7 @@ The rules every write keeps (DESIGN.md, mechanism 3):
 - The database refuses a negative balance (CHECK): a bug cannot overspend.
 """
 
+import calendar
 import logging
 import secrets
 import time
@@ -21,17 +22,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, Order, OrderStatus
+from customers.models import Customer, Message, Order, OrderStatus
 from retention_crm.errors import Conflict
 
+from . import notices
 from .models import (
     Account,
     Entry,
@@ -39,6 +42,7 @@ from .models import (
     Program,
     Redemption,
     RedemptionStatus,
+    Referral,
     Reward,
     Rounding,
     Tier,
@@ -265,7 +269,15 @@ def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = Non
     program = program_rules()
     orders = list(
         Order.objects.filter(pk__in=list(order_ids)).only(
-            "id", "external_id", "customer_id", "status", "total", "refunded_total", "currency", "placed_at"
+            "id",
+            "external_id",
+            "customer_id",
+            "status",
+            "total",
+            "refunded_total",
+            "currency",
+            "placed_at",
+            "discount_code",
         )
     )
     if not orders:
@@ -274,6 +286,9 @@ def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = Non
         entry.order_id: entry
         for entry in Entry.objects.filter(order_id__in=[order.pk for order in orders], kind=EntryKind.EARN)
     }
+    for order in orders:
+        if order.discount_code:
+            redemption_use(code=order.discount_code, order=order)
     for order in sorted(orders, key=lambda order: (order.customer_id, order.pk)):
         entry = earned.get(order.pk)
         share = _refunded_share(order)
@@ -308,7 +323,7 @@ def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
     )
     if membership:
         logger.info("Membership: customer %s holds tier %s until %s", account.pk, account.tier, membership)
-    _after_first_paid_order(account, order=order, now=now)
+    _after_first_paid_order(account, order=order, earned=entry.points if entry else 0, program=program, now=now)
     return entry
 
 
@@ -317,7 +332,9 @@ def _clawback(order: Order, entry: Entry, *, share: Decimal, now: datetime) -> E
     moment's rate and tier, not what today's rules would give). The key holds the total
     owed so far, so each new refund of the same order books only the difference."""
     owed = round_points(entry.points * share, Rounding.HALF_UP)
-    account = _locked(order.customer_id)
+    # The account that earned them: an order moved to another customer since then
+    # takes its points back from whoever got them.
+    account = _locked(entry.account_id)
     already = -(Entry.objects.filter(order=order, kind=EntryKind.CLAWBACK).aggregate(total=Sum("points"))["total"] or 0)
     wanted = owed - already
     key = f"clawback:order:{order.pk}:{owed}"
@@ -368,8 +385,252 @@ def _membership_from(order: Order, account: Account, *, now: datetime) -> dateti
     return None
 
 
-def _after_first_paid_order(account: Account, *, order: Order, now: datetime) -> None:
-    """Referral rewards and the first-purchase thanks hang on the first paid order."""
+# An order older than this (an import of last year's orders) earns its points but
+# brings no thank-you email.
+THANKS_RECENT_DAYS = 2
+THANKS_DELAY = timedelta(minutes=30)
+
+
+def _is_first_paid_order(order: Order, program: Program) -> bool:
+    """No earning order of the customer came before this one (one index probe)."""
+    return not (
+        Order.objects.filter(customer_id=order.customer_id, status__in=program.earning_statuses)
+        .filter(Q(placed_at__lt=order.placed_at) | Q(placed_at=order.placed_at, pk__lt=order.pk))
+        .exists()
+    )
+
+
+def _after_first_paid_order(account: Account, *, order: Order, earned: int, program: Program, now: datetime) -> None:
+    """The first paid order brings the thank-you email (half an hour later, with the
+    welcome code when the program has one) and settles a referral code it carries."""
+    recent = order.placed_at >= now - timedelta(days=THANKS_RECENT_DAYS)
+    if not (recent or order.discount_code) or not _is_first_paid_order(order, program):
+        return
+    customer = account.customer
+    if order.discount_code:
+        _refer(account, customer=customer, order=order, program=program, now=now)
+    if recent:
+        _thank_for_first_order(account, customer=customer, order=order, earned=earned, program=program, now=now)
+
+
+def _thank_for_first_order(account, *, customer, order, earned: int, program: Program, now: datetime) -> None:
+    key = f"{notices.FIRST_PURCHASE_THANKS}:{customer.pk}"
+    if not notices.may_email(customer) or Message.objects.filter(key=key).exists():
+        return
+    context = {"order": order.external_id, "points": earned, "welcome_code": "", "welcome_reward": None}
+    reward = program.welcome_reward
+    if reward is not None and reward.active:
+        welcome = _issue(account, reward, now=now, points=0, given=True)
+        context.update(welcome_code=welcome.code, welcome_reward=reward.pk)
+    notices.loyalty_email(
+        customer, kind=notices.FIRST_PURCHASE_THANKS, key=key, context=context, send_at=now + THANKS_DELAY
+    )
+
+
+# --- Referrals ---------------------------------------------------------------------------
+
+
+def _digits(phone: str) -> str:
+    return "".join(character for character in phone or "" if character.isdigit())
+
+
+def self_referral(referrer: Customer, referee: Customer) -> bool:
+    """The same person on both sides: the same customer, email or phone. (The project
+    keeps no postal addresses; a shop that sends them would compare those here too.)"""
+    if referrer.pk == referee.pk:
+        return True
+    if referrer.email and referee.email and referrer.email.strip().lower() == referee.email.strip().lower():
+        return True
+    phone = _digits(referrer.phone)
+    return len(phone) >= 6 and phone == _digits(referee.phone)
+
+
+def _refer(account: Account, *, customer: Customer, order: Order, program: Program, now: datetime) -> None:
+    """A first paid order carrying a member's referral code: the new customer gets
+    their points now (their account is locked); the referrer's reward is left to the
+    sweep (see Referral). One referral per new customer, whatever is retried."""
+    referrer = (
+        Account.objects.select_related("customer").filter(referral_code=normalise_code(order.discount_code)).first()
+    )
+    if referrer is None:
+        return
+    if self_referral(referrer.customer, customer):
+        logger.info("Referral refused: customer %s used their own code on order %s", customer.pk, order.pk)
+        return
+    try:
+        with transaction.atomic():
+            Referral.objects.create(referrer=referrer, referee=account, order=order, created_at=now, reward_due_at=now)
+    except IntegrityError:
+        return  # this new customer was referred before
+    _credit(
+        account,
+        kind=EntryKind.REFERRAL,
+        points=program.referee_points,
+        key=f"referral:new:{account.pk}",
+        now=now,
+        order=order,
+        reason=_("Welcome from %(name)s") % {"name": referrer.customer.name or referrer.referral_code},
+    )
+
+
+def referrer_points(program: Program, successful_before: int) -> int:
+    """The referrer's reward, growing by the bonus after every N successful referrals."""
+    if not program.referral_bonus_every:
+        return program.referrer_points
+    return program.referrer_points + program.referral_bonus_points * (successful_before // program.referral_bonus_every)
+
+
+def referral_reward_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Book the referrers' rewards that are due: each under that referrer's lock alone."""
+    now = now or timezone.now()
+    done = 0
+    for _round in range(batch):
+        with transaction.atomic():
+            referral = (
+                Referral.objects.select_for_update(skip_locked=True)
+                .filter(reward_due_at__lte=now)
+                .order_by("reward_due_at")
+                .first()
+            )
+            if referral is None:
+                break
+            program = program_rules()
+            referrer = _locked(referral.referrer_id)
+            before = Referral.objects.filter(referrer_id=referrer.pk, rewarded_at__isnull=False).count()
+            points = referrer_points(program, before)
+            entry = _credit(
+                referrer,
+                kind=EntryKind.REFERRAL,
+                points=points,
+                key=f"referral:referrer:{referral.referee_id}",
+                now=now,
+                order_id=referral.order_id,
+                reason=_("A friend you invited placed their first order"),
+            )
+            Referral.objects.filter(pk=referral.pk).update(reward_due_at=None, rewarded_at=now)
+            if entry is not None:
+                notices.loyalty_email(
+                    Customer.objects.get(pk=referrer.pk),
+                    kind=notices.REFERRAL_REWARD,
+                    key=f"{notices.REFERRAL_REWARD}:{referral.referee_id}",
+                    context={"points": points},
+                )
+            done += 1
+    return done
+
+
+# --- Birthdays ---------------------------------------------------------------------------
+
+BIRTHDAY_HOUR = 9  # the greeting goes out from 9 in the morning, the customer's time
+
+
+def _birthday_in(year: int, birthday) -> tuple[int, int]:
+    """(month, day) of the birthday in `year`: 29 February is celebrated on the 28th
+    in other years."""
+    if (birthday.month, birthday.day) == (2, 29) and not calendar.isleap(year):
+        return 2, 28
+    return birthday.month, birthday.day
+
+
+def birthday_sweep(*, now: datetime | None = None) -> int:
+    """Give the birthday bonus (and greeting) to members whose birthday it is now in
+    their own time zone, from BIRTHDAY_HOUR on. Once a year: the entry and the email
+    have keys with the year. Run hourly; a sweep missed for a day is made up only for
+    that day's birthdays (a belated bonus would confuse more than it pleases)."""
+    now = now or timezone.now()
+    program = program_rules()
+    days = [(now + timedelta(days=offset)).date() for offset in (-1, 0, 1)]
+    wanted = Q()
+    for day in days:
+        wanted |= Q(customer__birthday__month=day.month, customer__birthday__day=day.day)
+        if (day.month, day.day) == (2, 28):
+            wanted |= Q(customer__birthday__month=2, customer__birthday__day=29)
+    due = []
+    for account in Account.objects.select_related("customer").filter(wanted):
+        customer = account.customer
+        local = now.astimezone(zone_of(customer.time_zone))
+        if (local.month, local.day) == _birthday_in(local.year, customer.birthday) and local.hour >= BIRTHDAY_HOUR:
+            due.append((account, f"birthday:{account.pk}:{local.year}"))
+    booked = set(Entry.objects.filter(key__in=[key for _account, key in due]).values_list("key", flat=True))
+    given = 0
+    for account, key in due:
+        if key in booked:
+            continue
+        with transaction.atomic():
+            locked = _locked(account.pk)
+            entry = _credit(
+                locked,
+                kind=EntryKind.BIRTHDAY,
+                points=program.birthday_points,
+                key=key,
+                now=now,
+                reason=_("Happy birthday!"),
+            )
+            if entry is not None or not program.birthday_points:
+                notices.loyalty_email(
+                    account.customer, kind=notices.BIRTHDAY, key=key, context={"points": program.birthday_points}
+                )
+                given += 1
+    return given
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+# --- Points about to expire --------------------------------------------------------------
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def expiring_points_notify(*, now: datetime | None = None, chunk: int = 1000) -> int:
+    """Tell members whose available points expire within 30 days: one email per member
+    and month of the first expiry (so at most monthly), in chunks of one INSERT."""
+    now = now or timezone.now()
+    rows = (
+        Entry.objects.filter(
+            remaining__gt=0,
+            pending=False,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=EXPIRY_WARNING_DAYS),
+        )
+        .values("account_id")
+        .annotate(points=Sum("remaining"), first=Min("expires_at"))
+        .order_by("account_id")
+    )
+    written = 0
+    batch: list[dict] = []
+
+    def flush() -> int:
+        keys = {
+            row["account_id"]: f"{notices.POINTS_EXPIRING}:{row['account_id']}:{row['first']:%Y-%m}" for row in batch
+        }
+        known = set(Message.objects.filter(key__in=keys.values()).values_list("key", flat=True))
+        customers = Customer.objects.in_bulk([pk for pk, key in keys.items() if key not in known])
+        messages = notices.loyalty_emails(
+            (
+                customers[row["account_id"]],
+                notices.POINTS_EXPIRING,
+                keys[row["account_id"]],
+                {"points": row["points"], "expires_at": row["first"].isoformat()},
+                None,
+            )
+            for row in batch
+            if row["account_id"] in customers
+        )
+        return sum(1 for message in messages if message is not None and message.written)
+
+    for row in rows.iterator(chunk_size=chunk):
+        batch.append(row)
+        if len(batch) >= chunk:
+            written += flush()
+            batch = []
+    if batch:
+        written += flush()
+    return written
 
 
 # --- Tiers -------------------------------------------------------------------------------
@@ -423,7 +684,8 @@ def tier_upgrade(*, account: Account, now: datetime) -> bool:
 
 
 def tier_changed_notify(*, account: Account, old: Tier | None, new: Tier | None, now: datetime) -> None:
-    """The tier_changed email (written with the emails of the loyalty program)."""
+    """The tier_changed email."""
+    tiers_changed_notify([TierChange(account.pk, old.pk if old else None, new.pk if new else None)], now=now)
 
 
 # --- Redeeming ---------------------------------------------------------------------------
@@ -489,12 +751,14 @@ def _issue(account: Account, reward: Reward, *, now: datetime, points: int, give
     raise RuntimeError("Could not draw a unique reward code")
 
 
-def redemption_use(*, code: str, order: Order) -> Redemption | None:
-    """Mark a reward code as used by an order that carries it (`discount_code`)."""
-    updated = Redemption.objects.filter(code=code.strip().upper(), status=RedemptionStatus.ISSUED).update(
-        status=RedemptionStatus.USED, used_on=order
+def redemption_use(*, code: str, order: Order) -> bool:
+    """Mark a reward code as used by the order that carries it (`discount_code`); False
+    when it is no issued code of ours (a shop's own discount code, say)."""
+    return bool(
+        Redemption.objects.filter(code=normalise_code(code), status=RedemptionStatus.ISSUED).update(
+            status=RedemptionStatus.USED, used_on=order
+        )
     )
-    return Redemption.objects.filter(code=code.strip().upper()).first() if updated else None
 
 
 # --- Adjustments and goodwill -----------------------------------------------------------
@@ -758,6 +1022,20 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     return {"upgraded": upgraded, "downgraded": downgraded, "grace_started": grace_started}
 
 
-def tiers_changed_notify(changes: list[TierChange], *, now: datetime) -> None:
-    """The tier_changed emails of the nightly evaluation (written with the emails of
-    the loyalty program)."""
+def tiers_changed_notify(changes: list[TierChange], *, now: datetime, chunk: int = 1000) -> None:
+    """The tier_changed emails, a chunk of customers read and written at a time."""
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    for start in range(0, len(changes), chunk):
+        part = changes[start : start + chunk]
+        customers = Customer.objects.in_bulk([change.customer_id for change in part])
+        notices.loyalty_emails(
+            (
+                customers[change.customer_id],
+                notices.TIER_CHANGED,
+                f"{notices.TIER_CHANGED}:{change.customer_id}:{change.new_id}:{stamp}",
+                {"old": change.old_id, "new": change.new_id},
+                None,
+            )
+            for change in part
+            if change.customer_id in customers
+        )

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -361,6 +362,10 @@ CELERY_BEAT_SCHEDULE = {
     # Chooses who gets the periodic NPS and CLI invitations (idempotent per customer and
     # day; the sweep sends them when their morning comes).
     "schedule-surveys": {"task": "feedback.tasks.schedule_surveys", "schedule": 60 * 60},
+    # Birthday bonuses (at 9 in each customer's time zone) and warnings of points that
+    # expire within 30 days; the nightly tier evaluation.
+    "loyalty-hourly": {"task": "loyalty.tasks.loyalty_hourly", "schedule": 60 * 60},
+    "loyalty-nightly": {"task": "loyalty.tasks.loyalty_nightly", "schedule": crontab(hour=2, minute=30)},
 }
 
 
@@ -424,6 +429,9 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 LOYALTY_REFERRAL_URL = env.str("LOYALTY_REFERRAL_URL", default="")
 # How long a link to a customer's loyalty page works (each loyalty email has a fresh one).
 LOYALTY_LINK_DAYS = env.int("LOYALTY_LINK_DAYS", default=60)
+# Contact fatigue: at most this many loyalty emails (thanks, tier, birthday, expiring
+# points, referral) reach one customer in seven days; the rest are cancelled, not queued.
+LOYALTY_EMAILS_PER_WEEK = env.int("LOYALTY_EMAILS_PER_WEEK", default=3)
 
 
 # --- Retention metrics ---------------------------------------------------------------

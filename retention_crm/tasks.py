@@ -11,17 +11,23 @@ logger = logging.getLogger(__name__)
 
 
 def sweeps():
-    """The sweeps in the order they run: ticket deadlines and reminders write emails,
-    then the outbox sweep queues whatever is pending and due."""
+    """The sweeps in the order they run: ticket deadlines, reminders and the loyalty
+    deadlines write emails, then the outbox sweep queues whatever is pending and due.
+    Pending points are released before expiry runs, so a credit is never expired while
+    it still counts as pending."""
     from customers.outbox import outbox_sweep
     from feedback.services import reminder_sweep, ticket_autoclose_sweep, ticket_sla_sweep
     from feedback.surveys.services import survey_invitation_sweep
+    from loyalty.services import pending_release_sweep, points_expiry_sweep, referral_reward_sweep
 
     return [
         ("ticket deadlines", ticket_sla_sweep),
         ("ticket auto-close", ticket_autoclose_sweep),
         ("reminders", reminder_sweep),
         ("survey invitations", survey_invitation_sweep),
+        ("pending points", pending_release_sweep),
+        ("expired points", points_expiry_sweep),
+        ("referral rewards", referral_reward_sweep),
         ("outbox", outbox_sweep),
     ]
 

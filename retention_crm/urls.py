@@ -34,4 +34,5 @@ urlpatterns = [
     path("inbound/", include("anymail.urls")),
     # Customer pages: no login, in the customer's language.
     path("", include("feedback.urls")),
+    path("", include("loyalty.urls")),
 ]

@@ -1,6 +1,8 @@
 """Fill the catalogs' untranslated entries from a Python file defining
 T = {msgid: (da, ru, ko, zh-hans)} (a helper for `make messages`; the tests check the
-result). Usage: python scripts/translate_po.py translations.py"""
+result). For a plural msgid each language's value is a tuple of its plural forms (the
+last form repeats when the catalog has more). Usage: python scripts/translate_po.py
+translations.py"""
 
 import runpy
 import sys
@@ -20,7 +22,13 @@ def main(source: str) -> int:
         catalog = polib.pofile(str(path))
         for entry in catalog:
             if entry.msgid in table and (not entry.translated() or "fuzzy" in entry.flags):
-                entry.msgstr = table[entry.msgid][index]
+                value = table[entry.msgid][index]
+                if entry.msgid_plural:
+                    forms = (value,) if isinstance(value, str) else tuple(value)
+                    count = len(entry.msgstr_plural) or len(forms)
+                    entry.msgstr_plural = {n: forms[min(n, len(forms) - 1)] for n in range(count)}
+                else:
+                    entry.msgstr = value
                 if "fuzzy" in entry.flags:
                     entry.flags.remove("fuzzy")
                 entry.previous_msgid = None

@@ -5,7 +5,6 @@ invitations with their status, and the responses with filters and CSV/XLSX expor
 import json
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -21,6 +20,7 @@ from import_export import fields
 from customers.admin import CsvXlsxExportMixin, FastListMixin
 from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
+from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm
 
 from ..admin import customer_url
 from ..models import Ticket
@@ -39,49 +39,6 @@ from .models import (
 )
 from .services import campaign_audience, survey_campaign_send
 from .views import survey_fields
-
-LANGUAGE_NAMES = dict(settings.LANGUAGES)
-
-
-class TranslatedTextsForm(forms.ModelForm):
-    """Shows each JSON text ({"en": …, "da": …}) named in `translated` as one box per
-    language, and puts them back together on save. English is required where the text
-    is; another language left empty falls back to English for the customer."""
-
-    translated: tuple[str, ...] = ()
-    required_in_english: tuple[str, ...] = ()
-    multiline: tuple[str, ...] = ()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in self.translated:
-            stored = getattr(self.instance, name, None) or {}
-            label = self.Meta.model._meta.get_field(name).verbose_name
-            for code in LANGUAGE_CODES:
-                widget = (
-                    forms.Textarea(attrs={"rows": 2}) if name in self.multiline else forms.TextInput(attrs={"size": 60})
-                )
-                self.fields[f"{name}__{code}"] = forms.CharField(
-                    label=f"{label} ({LANGUAGE_NAMES[code]})",
-                    required=code == "en" and name in self.required_in_english,
-                    initial=stored.get(code, ""),
-                    widget=widget,
-                )
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in self.translated:
-            cleaned[name] = {
-                code: cleaned.get(f"{name}__{code}", "").strip()
-                for code in LANGUAGE_CODES
-                if cleaned.get(f"{name}__{code}", "").strip()
-            }
-        return cleaned
-
-    def save(self, commit=True):
-        for name in self.translated:
-            setattr(self.instance, name, self.cleaned_data[name])
-        return super().save(commit)
 
 
 class QuestionForm(TranslatedTextsForm):

@@ -259,6 +259,11 @@ def _refunded_share(order: Order) -> Decimal:
     return Decimal(0)
 
 
+# Up to this many orders (an API call, an admin edit) are booked one by one; more (an
+# import) go through the set-based SQL of bulk.py on PostgreSQL.
+BULK_AFTER_ORDERS = 50
+
+
 def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = None) -> None:
     """Bring the points of these orders in line with their state: an order that has an
     earning status earns once; a cancelled, refunded or partly refunded order gives
@@ -266,9 +271,15 @@ def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = Non
     (order_create, order_save, the imports); idempotent, so calling it again for an
     order that did not change writes nothing."""
     now = now or timezone.now()
+    order_ids = list(order_ids)
+    if connection.vendor == "postgresql" and len(order_ids) > BULK_AFTER_ORDERS:
+        from .bulk import orders_points_bulk
+
+        orders_points_bulk(order_ids, now=now)
+        return
     program = program_rules()
     orders = list(
-        Order.objects.filter(pk__in=list(order_ids)).only(
+        Order.objects.filter(pk__in=order_ids).only(
             "id",
             "external_id",
             "customer_id",
@@ -928,7 +939,9 @@ class TierChange:
     new_id: int | None
 
 
-def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
+def tiers_evaluate(
+    *, now: datetime | None = None, customer_ids_of_orders: list[int] | None = None, upgrades_only: bool = False
+) -> dict[str, int]:
     """Every account's tier against its spend (or orders) in the trailing window, in
     set-based SQL (no loop over accounts):
 
@@ -938,6 +951,8 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     - a paid membership holds its tier until it ends.
 
     Only accounts with something to change reach the temporary table the updates read.
+    An import raises the tiers of its orders' customers alone (`customer_ids_of_orders`,
+    PostgreSQL, with `upgrades_only`) before it books their points.
     """
     now = now or timezone.now()
     program = program_rules()
@@ -962,6 +977,10 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
         params += [tier.threshold, tier.rank]
     window_start = now - relativedelta(months=program.tier_window_months)
     params += [window_start, now, *program.earning_statuses]
+    only = ""
+    if customer_ids_of_orders is not None:
+        only = f" WHERE acc.customer_id IN (SELECT customer_id FROM {order_table} WHERE id = ANY(%s))"
+        params.append(customer_ids_of_orders)
     grace_over = now - timedelta(days=program.downgrade_grace_days)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS _tier_eval")
@@ -976,7 +995,7 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
             f"   FROM {account_table} acc LEFT JOIN ("
             f"    SELECT customer_id, {figure} AS value FROM {order_table}"
             f"    WHERE placed_at >= %s AND placed_at <= %s AND status IN ({statuses}) GROUP BY customer_id"
-            "   ) q ON q.customer_id = acc.customer_id) a"
+            f"   ) q ON q.customer_id = acc.customer_id{only}) a"
             " ) e WHERE target_rank <> current_rank OR below_since IS NOT NULL",
             params,
         )
@@ -988,12 +1007,23 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
             [grace_over, now],
         )
         changes = [TierChange(*row) for row in cursor.fetchall()]
-        upgraded = downgraded = 0
-        for change in changes:
-            old_rank = next((tier.rank for tier in tiers if tier.pk == change.old_id), -1)
-            new_rank = next((tier.rank for tier in tiers if tier.pk == change.new_id), -1)
-            upgraded += new_rank > old_rank
-            downgraded += new_rank < old_rank
+        upgraded = sum(_rank(tiers, change.new_id) > _rank(tiers, change.old_id) for change in changes)
+        downgraded = len(changes) - upgraded
+        if upgrades_only:
+            changes = [change for change in changes if _rank(tiers, change.new_id) > _rank(tiers, change.old_id)]
+            cursor.execute(
+                f"UPDATE {account_table} SET tier_id = (SELECT target_id FROM _tier_eval e"
+                f"  WHERE e.customer_id = {account_table}.customer_id), tier_since = %s, below_tier_since = NULL"
+                " WHERE customer_id IN (SELECT customer_id FROM _tier_eval WHERE target_rank > current_rank)",
+                [now],
+            )
+            cursor.execute(
+                f"UPDATE {account_table} SET below_tier_since = NULL WHERE customer_id IN ("
+                " SELECT customer_id FROM _tier_eval WHERE below_since IS NOT NULL AND target_rank >= current_rank)"
+            )
+            cursor.execute("DROP TABLE _tier_eval")
+            tiers_changed_notify(changes, now=now)
+            return {"upgraded": len(changes), "downgraded": 0, "grace_started": 0}
         # Tier changes (up now; down once the grace is over and no membership holds it).
         cursor.execute(
             f"UPDATE {account_table} SET tier_id = (SELECT target_id FROM _tier_eval e"
@@ -1020,6 +1050,10 @@ def tiers_evaluate(*, now: datetime | None = None) -> dict[str, int]:
         cursor.execute("DROP TABLE _tier_eval")
         tiers_changed_notify(changes, now=now)
     return {"upgraded": upgraded, "downgraded": downgraded, "grace_started": grace_started}
+
+
+def _rank(tiers: list[Tier], tier_id: int | None) -> int:
+    return next((tier.rank for tier in tiers if tier.pk == tier_id), -1)
 
 
 def tiers_changed_notify(changes: list[TierChange], *, now: datetime, chunk: int = 1000) -> None:

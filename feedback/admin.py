@@ -558,6 +558,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "position",
         "kind",
         "priority",
+        "tier",
         "answer_within",
         "resolve_within",
         "follow_up_every",
@@ -566,11 +567,13 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "is_default",
     )
     list_editable = ("position",)
+    list_select_related = ("calendar", "tier")
     fields = (
         "name",
         "position",
         "kind",
         "priority",
+        "tier",
         "answer_within",
         "resolve_within",
         "follow_up_every",

@@ -212,6 +212,16 @@ class SlaPolicy(models.Model):
         help_text=_("With a calendar, the times above count business hours only (8 h is one day of 9–17)."),
     )
 
+    tier = models.ForeignKey(
+        "loyalty.Tier",
+        on_delete=models.PROTECT,  # deleting the tier must not quietly widen the policy to everyone
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("loyalty tier"),
+        help_text=_("Only for customers in this tier or a higher one (e.g. faster answers for Gold)."),
+    )
+
     class Meta:
         verbose_name = _("SLA policy")
         verbose_name_plural = _("SLA policies")
@@ -241,9 +251,11 @@ class SlaPolicy(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def matches(self, *, kind: str, priority: str, tier: str | None = None) -> bool:
-        # `tier` is the hook for loyalty tiers (issue #5): a policy will be able to name
-        # one; until then every policy matches every tier.
+    def matches(self, *, kind: str, priority: str, tier_rank: int | None = None) -> bool:
+        """`tier_rank`: the rank of the customer's loyalty tier (None: no tier). A policy
+        naming a tier applies to that tier and the ones above it."""
+        if self.tier_id and (tier_rank is None or tier_rank < self.tier.rank):
+            return False
         return (not self.kind or self.kind == kind) and (not self.priority or self.priority == priority)
 
     def business_calendar(self) -> business_time.Calendar | None:

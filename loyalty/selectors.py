@@ -147,3 +147,9 @@ def describe(entry: Entry, language: str) -> str:
     if entry.kind == EntryKind.GOODWILL:
         return _("A gift from customer care")
     return entry.reason or _("Adjustment")
+
+
+def tier_rank_of(customer_id: int) -> int | None:
+    """The rank of the customer's tier (None: no account or no tier): what an SLA
+    policy for a tier compares (one primary-key lookup)."""
+    return Account.objects.filter(pk=customer_id).values_list("tier__rank", flat=True).first()

@@ -25,6 +25,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min, Q, Sum
@@ -399,7 +400,6 @@ def _membership_from(order: Order, account: Account, *, now: datetime) -> dateti
 # An order older than this (an import of last year's orders) earns its points but
 # brings no thank-you email.
 THANKS_RECENT_DAYS = 2
-THANKS_DELAY = timedelta(minutes=30)
 
 
 def _is_first_paid_order(order: Order, program: Program) -> bool:
@@ -434,7 +434,11 @@ def _thank_for_first_order(account, *, customer, order, earned: int, program: Pr
         welcome = _issue(account, reward, now=now, points=0, given=True)
         context.update(welcome_code=welcome.code, welcome_reward=reward.pk)
     notices.loyalty_email(
-        customer, kind=notices.FIRST_PURCHASE_THANKS, key=key, context=context, send_at=now + THANKS_DELAY
+        customer,
+        kind=notices.FIRST_PURCHASE_THANKS,
+        key=key,
+        context=context,
+        send_at=now + timedelta(minutes=settings.LOYALTY_THANKS_DELAY_MINUTES),
     )
 
 

@@ -432,6 +432,8 @@ LOYALTY_LINK_DAYS = env.int("LOYALTY_LINK_DAYS", default=60)
 # Contact fatigue: at most this many loyalty emails (thanks, tier, birthday, expiring
 # points, referral) reach one customer in seven days; the rest are cancelled, not queued.
 LOYALTY_EMAILS_PER_WEEK = env.int("LOYALTY_EMAILS_PER_WEEK", default=3)
+# The thank-you for a first paid order goes out this many minutes after it.
+LOYALTY_THANKS_DELAY_MINUTES = env.int("LOYALTY_THANKS_DELAY_MINUTES", default=30)
 
 
 # --- Retention metrics ---------------------------------------------------------------

@@ -25,7 +25,10 @@ def policies_in_order() -> list[SlaPolicy]:
     global _policies
     now = time.monotonic()
     if _policies is None or now - _policies[0] > POLICY_CACHE_SECONDS:
-        _policies = (now, list(SlaPolicy.objects.select_related("calendar").order_by("is_default", "position", "id")))
+        _policies = (
+            now,
+            list(SlaPolicy.objects.select_related("calendar", "tier").order_by("is_default", "position", "id")),
+        )
     return _policies[1]
 
 
@@ -34,18 +37,20 @@ def forget_policies(**kwargs) -> None:
     _policies = None
 
 
-def policy_for(*, kind: str, priority: str, tier: str | None = None) -> SlaPolicy:
-    """The first policy (by position) that matches; the default policy otherwise.
-
-    `tier` is the hook for loyalty tiers (issue #5): callers pass the customer's tier
-    once it exists, and policies will be able to require one.
-    """
+def policy_for(*, kind: str, priority: str, customer_id: int | None = None) -> SlaPolicy:
+    """The first policy (by position) that matches the ticket and the customer's loyalty
+    tier; the default policy otherwise. The tier is read only when a policy names one."""
     policies = policies_in_order()
+    tier_rank = None
+    if customer_id is not None and any(policy.tier_id for policy in policies):
+        from loyalty.selectors import tier_rank_of
+
+        tier_rank = tier_rank_of(customer_id)
     default = None
     for policy in policies:
         if policy.is_default:
             default = policy
-        elif policy.matches(kind=kind, priority=priority, tier=tier):
+        elif policy.matches(kind=kind, priority=priority, tier_rank=tier_rank):
             return policy
     if default is None:
         raise ImproperlyConfigured("There is no default SLA policy; run the migrations.")

@@ -145,7 +145,7 @@ def ticket_open(
             priority=priority,
             subject=(subject.strip() or _subject_from(description, kind))[:200],
             description=description,
-            policy=sla.policy_for(kind=kind, priority=priority),
+            policy=sla.policy_for(kind=kind, priority=priority, customer_id=customer.pk),
             language=language if language in languages else customer.locale,
             created_at=now,
             last_customer_message_at=now if author is None else None,
@@ -290,12 +290,12 @@ def ticket_classify(*, ticket: Ticket, kind: str | None = None, priority: str | 
         ticket.kind = kind or ticket.kind
         ticket.priority = priority or ticket.priority
         if ticket.is_active:
-            policy = sla.policy_for(kind=ticket.kind, priority=ticket.priority)
+            policy = sla.policy_for(kind=ticket.kind, priority=ticket.priority, customer_id=ticket.customer_id)
             if policy.pk != ticket.policy_id:
                 sla.change_policy(ticket, policy, now)
                 _tell_if_date_moved(ticket)
         else:
-            ticket.policy = sla.policy_for(kind=ticket.kind, priority=ticket.priority)
+            ticket.policy = sla.policy_for(kind=ticket.kind, priority=ticket.priority, customer_id=ticket.customer_id)
         ticket.save()
     return ticket
 

@@ -1,0 +1,90 @@
+"""Loyalty in the admin: the rules page, accounts, the read-only ledger, the adjustment
+action (managers only, with a reason), goodwill from a ticket, the liability report."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+from feedback.services import ticket_open
+from loyalty.models import Account, Entry, EntryKind
+from loyalty.services import points_adjust
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member(customer, manager, program):
+    points_adjust(customer=customer, points=100, reason="Start", author=manager)
+    return Account.objects.get(customer=customer)
+
+
+def test_the_rules_list_opens_the_one_set_of_rules(manager_client, program):
+    response = manager_client.get("/admin/loyalty/program/")
+    assert response.status_code == 302 and response["Location"].endswith("/admin/loyalty/program/1/change/")
+    assert manager_client.get(response["Location"]).status_code == 200
+
+
+def test_the_rules_refuse_statuses_that_cannot_earn(manager_client, program):
+    page = manager_client.get("/admin/loyalty/program/1/change/")
+    assert page.status_code == 200
+    response = manager_client.post(
+        "/admin/loyalty/program/1/change/", {"points_per_unit": "1", "earning_statuses": ["refunded"]}
+    )
+    assert response.status_code == 200  # the form again, with errors
+    assert "refunded" not in Account._meta.app_config.get_model("Program").objects.get().earning_statuses
+
+
+def test_accounts_and_ledger_pages(manager_client, agent_client, member):
+    for client in (manager_client, agent_client):
+        assert client.get("/admin/loyalty/account/").status_code == 200
+        assert client.get(f"/admin/loyalty/account/{member.pk}/change/").status_code == 200
+        assert client.get("/admin/loyalty/entry/").status_code == 200
+    entry = Entry.objects.get()
+    response = manager_client.post(f"/admin/loyalty/entry/{entry.pk}/change/", {"points": "9999"})
+    assert response.status_code == 403  # the ledger changes through the services alone
+    assert manager_client.get("/admin/loyalty/entry/add/").status_code == 403
+
+
+def test_managers_adjust_with_a_reason_and_agents_cannot(manager_client, agent_client, member):
+    ask = {"action": "adjust_points", ACTION_CHECKBOX_NAME: [member.pk]}
+    assert manager_client.post("/admin/loyalty/account/", ask).status_code == 200  # the form
+    response = manager_client.post("/admin/loyalty/account/", {**ask, "apply": "1", "points": "-40", "reason": ""})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    manager_client.post("/admin/loyalty/account/", {**ask, "apply": "1", "points": "-40", "reason": "Duplicate"})
+    member.refresh_from_db()
+    assert member.balance == 60
+    assert Entry.objects.filter(kind=EntryKind.ADJUST, points=-40, reason="Duplicate").exists()
+    agent_client.post("/admin/loyalty/account/", {**ask, "apply": "1", "points": "500", "reason": "Me"})
+    member.refresh_from_db()
+    assert member.balance == 60
+
+
+def test_goodwill_from_the_ticket_list(manager_client, customer, program):
+    ticket = ticket_open(email=customer.email, name="", description="Late.", kind="complaint")
+    ask = {"action": "give_goodwill", ACTION_CHECKBOX_NAME: [ticket.pk]}
+    assert manager_client.post("/admin/feedback/ticket/", ask).status_code == 200
+    manager_client.post("/admin/feedback/ticket/", {**ask, "apply": "1", "points": "100", "reason": ""})
+    assert Entry.objects.get(kind=EntryKind.GOODWILL, ticket=ticket).points == 100
+
+
+def test_the_liability_report(manager_client, agent_client, member):
+    page = manager_client.get("/admin/loyalty/account/liability/")
+    assert page.status_code == 200
+    assert "1.00" in page.content.decode()  # 100 points × 0.01
+    assert agent_client.get("/admin/loyalty/account/liability/").status_code == 403
+
+
+def test_the_account_list_takes_a_fixed_number_of_queries(
+    manager_client, manager, program, django_assert_max_num_queries
+):
+    from customers.models import Customer
+
+    for n in range(30):
+        points_adjust(
+            customer=Customer.objects.create(external_id=f"AQ-{n}", email=f"aq{n}@example.com"),
+            points=5,
+            reason="x",
+            author=manager,
+        )
+    manager_client.get("/admin/loyalty/account/")
+    with django_assert_max_num_queries(8):
+        assert manager_client.get("/admin/loyalty/account/").status_code == 200

@@ -1,16 +1,16 @@
-"""make bench [BENCH="dataset metrics admin api import tickets support surveys"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets support surveys loyalty"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django
 
-SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys"]
+SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, metrics, support, surveys, tickets
+    from . import admin_list, api_orders, dataset, imports, loyalty, metrics, support, surveys, tickets
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES)
@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
         "tickets": tickets.run,
         "support": support.run,
         "surveys": surveys.run,
+        "loyalty": loyalty.run,
     }
     for name in chosen:
         if name in runners:

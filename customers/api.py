@@ -145,6 +145,7 @@ class OrderSerializer(serializers.Serializer):
     currency = serializers.CharField(read_only=True)
     status = serializers.ChoiceField(choices=OrderStatus.choices, read_only=True)
     discount_code = serializers.CharField(read_only=True)
+    refunded_total = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
@@ -184,6 +185,13 @@ class OrderUpdateSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, required=False, validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     discount_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    refunded_total = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text=_("Money given back while the order stands (a partial refund); at most the total."),
+    )
 
 
 @extend_schema_view(
@@ -217,7 +225,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
-        summary="Change an order (status, total, currency, moment, discount code)",
+        summary="Change an order (status, total, currency, moment, discount code, partial refund)",
         request=OrderUpdateSerializer,
         responses={200: OrderSerializer},
     )

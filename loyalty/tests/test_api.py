@@ -167,3 +167,15 @@ def test_listing_accounts_and_entries_takes_a_fixed_number_of_queries(
         assert len(manager_api.get("/api/loyalty/accounts/").json()["results"]) == 5
     with django_assert_num_queries(1):
         assert len(manager_api.get("/api/loyalty/entries/").json()["results"]) == 5
+
+
+def test_a_partial_refund_through_the_order_api_takes_back_its_share(manager_api, customer, buy, clock):
+    order = buy(customer, "100")
+    response = manager_api.patch(f"/api/orders/{order.pk}/", {"refunded_total": "40.00"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["refunded_total"] == "40.00"
+    assert Entry.objects.get(kind=EntryKind.CLAWBACK).points == -40
+    customer.loyalty.refresh_from_db()
+    assert customer.loyalty.pending == 60
+    too_much = manager_api.patch(f"/api/orders/{order.pk}/", {"refunded_total": "100.01"}, format="json")
+    assert too_much.status_code == 400

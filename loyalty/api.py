@@ -314,12 +314,29 @@ class ReferralLookupView(APIView):
         )
 
 
+class LiabilitySerializer(serializers.Serializer):
+    accounts = serializers.IntegerField()
+    points_available = serializers.IntegerField()
+    points_pending = serializers.IntegerField()
+    point_value = serializers.DecimalField(max_digits=8, decimal_places=4)
+    value = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text=_("What the outstanding points would cost.")
+    )
+    currency = serializers.CharField()
+    earned_12_months = serializers.IntegerField()
+    redeemed_12_months = serializers.IntegerField()
+    expired_12_months = serializers.IntegerField()
+    redemption_rate = serializers.DecimalField(
+        max_digits=6, decimal_places=2, allow_null=True, help_text=_("Redeemed / earned in the last 12 months, %.")
+    )
+
+
 class LiabilityView(APIView):
     """Outstanding points and what they are worth (the liability report)."""
 
     permission_classes = [permission_required("loyalty.view_loyalty_liability")]
 
-    @extend_schema(summary="Outstanding points and their value")
+    @extend_schema(summary="Outstanding points and their value", responses={200: LiabilitySerializer})
     def get(self, request):
         return Response(liability().as_dict())
 

@@ -968,8 +968,13 @@ def tiers_evaluate(
     order_table = quote(Order._meta.db_table)
     by_rank_desc = sorted(tiers, key=lambda tier: -tier.rank)
     figure = "count(*)" if program.tier_basis == TierBasis.ORDERS else "sum(total)"
-    target_id = "CASE " + " ".join("WHEN value >= %s THEN %s" for _t in by_rank_desc) + " ELSE NULL END"
-    target_rank = "CASE " + " ".join("WHEN value >= %s THEN %s" for _t in by_rank_desc) + " ELSE -1 END"
+    # CAST: SQLite (make run) receives decimals as text, which would compare as text.
+    target_id = (
+        "CASE " + " ".join("WHEN value >= CAST(%s AS NUMERIC) THEN %s" for _t in by_rank_desc) + " ELSE NULL END"
+    )
+    target_rank = (
+        "CASE " + " ".join("WHEN value >= CAST(%s AS NUMERIC) THEN %s" for _t in by_rank_desc) + " ELSE -1 END"
+    )
     rank_of = "CASE tier_id " + " ".join("WHEN %s THEN %s" for _t in tiers) + " ELSE -1 END"
     statuses = ", ".join("%s" for _s in program.earning_statuses)
     params: list = []  # in the order of the placeholders: target_id, current_rank, target_rank

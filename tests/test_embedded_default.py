@@ -54,6 +54,33 @@ def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
     for step in (["migrate", "--no-input", "-v0"], ["seed_demo", "--if-empty", "--with-login", "--customers", "150"]):
         subprocess.run(manage + step, cwd=ROOT, env=env, check=True, timeout=300)
     assert (tmp_path / "var" / "db.sqlite3").exists()
+    # The loyalty program's SQL on SQLite: the demo's orders earned points; the nightly
+    # tier evaluation and the sweeps run (and keep the ledger's invariant).
+    loyalty = subprocess.run(
+        [
+            *manage,
+            "shell",
+            "-c",
+            "from loyalty.services import tiers_evaluate, pending_release_sweep, points_expiry_sweep,"
+            " qualifying_value, tier_for_value;"
+            "from loyalty.models import Account, Entry; from django.db.models import Sum;"
+            "from django.utils import timezone;"
+            "Account.objects.update(tier=None); print(tiers_evaluate());"
+            "print(pending_release_sweep(), points_expiry_sweep());"
+            "wrong = [a.pk for a in Account.objects.all() if a.tier_id != getattr(tier_for_value("
+            " qualifying_value(a.pk, now=timezone.now())), 'pk', None)];"
+            "totals = Account.objects.aggregate(b=Sum('balance'), p=Sum('pending'));"
+            "print('accounts', Account.objects.count(), 'wrong tiers', len(wrong), 'in step',"
+            " totals['b'] + totals['p'] == Entry.objects.aggregate(s=Sum('points'))['s'])",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loyalty.returncode == 0, loyalty.stderr
+    assert "wrong tiers 0 in step True" in loyalty.stdout and "accounts 0" not in loyalty.stdout, loyalty.stdout
 
     log = (tmp_path / "honcho.log").open("w+")
     honcho = subprocess.Popen(

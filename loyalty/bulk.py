@@ -75,9 +75,9 @@ def orders_points_bulk(order_ids: list[int], *, now: datetime | None = None) -> 
         # Reward codes the orders carry are used now.
         cursor.execute(
             "UPDATE loyalty_redemption r SET status = 'used', used_on_id = o.id FROM customers_order o"
-            " WHERE o.id = ANY(%s) AND o.discount_code <> '' AND r.status = 'issued'"
+            " WHERE o.id = ANY(%s) AND o.discount_code <> '' AND r.status = 'issued' AND o.total >= %s"
             "  AND r.code = upper(regexp_replace(o.discount_code, '[^A-Za-z0-9]', '', 'g'))",
-            [order_ids],
+            [order_ids, program.min_order_to_use_points],
         )
         # Orders that earned before and are now (partly) refunded: order by order.
         cursor.execute(

@@ -768,7 +768,12 @@ def _issue(account: Account, reward: Reward, *, now: datetime, points: int, give
 
 def redemption_use(*, code: str, order: Order) -> bool:
     """Mark a reward code as used by the order that carries it (`discount_code`); False
-    when it is no issued code of ours (a shop's own discount code, say)."""
+    when it is no issued code of ours (a shop's own discount code, say), or the order is
+    below the program's minimum for using points (the code stays valid: the shop should
+    not have taken it, and the customer keeps it)."""
+    if order.total < program_rules().min_order_to_use_points:
+        logger.warning("Order %s carries reward code %s below the minimum order value", order.pk, code)
+        return False
     return bool(
         Redemption.objects.filter(code=normalise_code(code), status=RedemptionStatus.ISSUED).update(
             status=RedemptionStatus.USED, used_on=order

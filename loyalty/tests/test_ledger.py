@@ -200,3 +200,18 @@ def test_the_database_refuses_a_negative_balance(customer):
     Account.objects.create(customer=customer, referral_code="ABCDEFGH")
     with pytest.raises(IntegrityError), transaction.atomic():
         Account.objects.filter(customer=customer).update(balance=-1)
+
+
+def test_an_order_carrying_a_reward_code_uses_it_once_and_only_above_the_minimum(clock, customer, buy, reward, manager):
+    from loyalty.models import Program
+    from loyalty.services import forget_rules
+
+    Program.objects.filter(id=1).update(min_order_to_use_points=Decimal("25"))
+    forget_rules()
+    points_adjust(customer=customer, points=300, reason="x", author=manager)
+    code = points_redeem(customer=customer, reward=reward).redemption.code
+    buy(customer, "20", discount_code=code.lower())  # below the minimum: the code stays issued
+    assert Redemption.objects.get(code=code).status == RedemptionStatus.ISSUED
+    order = buy(customer, "30", discount_code=code)
+    redemption = Redemption.objects.get(code=code)
+    assert (redemption.status, redemption.used_on) == (RedemptionStatus.USED, order)

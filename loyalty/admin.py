@@ -5,7 +5,6 @@ points from a ticket."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,30 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin import FastListMixin
 from feedback.admin import TicketAdmin, customer_url
-from retention_crm.admin_forms import TranslatedTextsForm
+from retention_crm.admin_forms import TranslatedTextsForm, action_form_page
 from retention_crm.errors import Conflict
 
 from . import services
 from .models import Account, Entry, Program, Redemption, Reward, Tier
 from .selectors import liability
-
-
-def action_form_page(modeladmin, request, *, form, title: str, action: str, intro: str = ""):
-    """The intermediate page of an action that asks for input (points and a reason),
-    carrying the changelist's selection along."""
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta,
-        "title": title,
-        "intro": intro,
-        "form": form,
-        "action": action,
-        "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/loyalty/action_form.html", context)
-
 
 # --- The rules ---------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
-"""Forms the apps' admin pages share."""
+"""Forms and pages the apps' admin share."""
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
 from .texts import LANGUAGE_CODES
 
@@ -47,3 +49,23 @@ class TranslatedTextsForm(forms.ModelForm):
         for name in self.translated:
             setattr(self.instance, name, self.cleaned_data[name])
         return super().save(commit)
+
+
+def action_form_page(
+    modeladmin, request, *, form, title, action: str, intro="", template: str = "admin/action_form.html", **extra
+):
+    """The intermediate page of an admin action that asks for input first (points and a
+    reason, a survey to send), carrying the changelist's selection along."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.model._meta,
+        "title": title,
+        "intro": intro,
+        "form": form,
+        "action": action,
+        "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        **extra,
+    }
+    return TemplateResponse(request, template, context)

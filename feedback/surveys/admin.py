@@ -6,11 +6,9 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
@@ -20,7 +18,7 @@ from import_export import fields
 from customers.admin import CsvXlsxExportMixin, FastListMixin
 from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
-from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm
+from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm, action_form_page
 
 from ..admin import customer_url
 from ..models import Ticket
@@ -365,17 +363,15 @@ def invite_to_survey(modeladmin, request, queryset):
             messages.SUCCESS,
         )
         return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta,
-        "title": _("Invite to a survey"),
-        "form": form,
-        "audience": campaign_audience(queryset),
-        "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/feedback/survey_campaign.html", context)
+    return action_form_page(
+        modeladmin,
+        request,
+        form=form,
+        title=_("Invite to a survey"),
+        action="invite_to_survey",
+        template="admin/feedback/survey_campaign.html",
+        audience=campaign_audience(queryset),
+    )
 
 
 def _add_campaign_action() -> None:

@@ -53,3 +53,60 @@ def test_twenty_threads_with_the_last_of_the_stock_and_enough_points(customer, p
     reward.refresh_from_db()
     assert reward.stock == 0
     assert Account.objects.get(customer=customer).balance == 10_000 - 30
+
+
+def test_sweeps_racing_each_other_expire_release_and_reward_once(program):
+    """Four sweeps at once over the same due rows: each credit expires once, each
+    pending credit is released once, each referrer is rewarded once."""
+    from datetime import UTC, datetime, timedelta
+
+    from customers.models import Customer
+    from loyalty.models import Referral
+    from loyalty.services import (
+        pending_release_sweep,
+        points_expiry_sweep,
+        referral_reward_sweep,
+    )
+
+    now = datetime.now(UTC)
+    accounts = []
+    for n in range(40):
+        customer = Customer.objects.create(external_id=f"SW-{n}", email=f"sw{n}@example.com")
+        accounts.append(Account.objects.create(customer=customer, referral_code=f"SWEEP{n:03d}"))
+    for account in accounts:
+        Entry.objects.create(
+            account=account,
+            kind="adjust",
+            points=10,
+            key=f"old:{account.pk}",
+            remaining=10,
+            expires_at=now - timedelta(days=1),
+            created_at=now - timedelta(days=400),
+        )
+        Entry.objects.create(
+            account=account,
+            kind="earn",
+            points=7,
+            key=f"new:{account.pk}",
+            remaining=7,
+            pending=True,
+            available_at=now - timedelta(minutes=1),
+            created_at=now - timedelta(days=31),
+        )
+    Account.objects.update(balance=10, pending=7)
+    for n in range(1, 40):
+        Referral.objects.create(referrer=accounts[0], referee=accounts[n], created_at=now, reward_due_at=now)
+
+    def sweep(i):
+        return (pending_release_sweep(batch=7), points_expiry_sweep(batch=7), referral_reward_sweep(batch=50))
+
+    results = race(4, sweep)
+    assert sum(result[0] for result in results) == 40
+    assert sum(result[1] for result in results) == 40
+    assert sum(result[2] for result in results) == 39
+    assert Entry.objects.filter(kind=EntryKind.EXPIRE).count() == 40
+    assert Entry.objects.filter(kind="referral").count() == 39
+    for account in Account.objects.all():
+        entries = Entry.objects.filter(account=account)
+        assert account.pending == 0
+        assert account.balance == sum(entries.values_list("points", flat=True))

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 
 from customers.models import Customer
 from customers.services import order_create, order_update
+from feedback.models import SlaPolicy
 from loyalty.models import Account, Entry, Program, Reward, RewardKind, Tier
 from loyalty.services import (
     forget_rules,
@@ -79,6 +80,7 @@ class LedgerMachine(RuleBasedStateMachine):
             points_per_unit=Decimal(1), rounding="down", pending_days=PENDING_DAYS, expiry_months=EXPIRY_MONTHS
         )
         Account.objects.update(tier=None)
+        SlaPolicy.objects.filter(tier__isnull=False).delete()
         Tier.objects.all().delete()
         forget_rules()
         self.customer = Customer.objects.create(external_id="SM-1", email="sm@example.com")

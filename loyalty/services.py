@@ -1025,6 +1025,11 @@ def tiers_evaluate(
             " ) e WHERE target_rank <> current_rank OR below_since IS NOT NULL",
             params,
         )
+        # The UPDATEs below join it on the customer: without an index and statistics a
+        # million changes (a program's first night) would be a nested loop.
+        cursor.execute("CREATE INDEX _tier_eval_customer ON _tier_eval (customer_id)")
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE _tier_eval")
         # What changes tier, read before it changes (for the emails).
         cursor.execute(
             "SELECT customer_id, current_id, target_id FROM _tier_eval WHERE target_rank > current_rank"
@@ -1038,9 +1043,9 @@ def tiers_evaluate(
         if upgrades_only:
             changes = [change for change in changes if _rank(tiers, change.new_id) > _rank(tiers, change.old_id)]
             cursor.execute(
-                f"UPDATE {account_table} SET tier_id = (SELECT target_id FROM _tier_eval e"
-                f"  WHERE e.customer_id = {account_table}.customer_id), tier_since = %s, below_tier_since = NULL"
-                " WHERE customer_id IN (SELECT customer_id FROM _tier_eval WHERE target_rank > current_rank)",
+                f"UPDATE {account_table} SET tier_id = e.target_id, tier_since = %s, below_tier_since = NULL"
+                f" FROM _tier_eval e WHERE e.customer_id = {account_table}.customer_id"
+                "  AND e.target_rank > e.current_rank",
                 [now],
             )
             cursor.execute(
@@ -1052,10 +1057,10 @@ def tiers_evaluate(
             return {"upgraded": len(changes), "downgraded": 0, "grace_started": 0}
         # Tier changes (up now; down once the grace is over and no membership holds it).
         cursor.execute(
-            f"UPDATE {account_table} SET tier_id = (SELECT target_id FROM _tier_eval e"
-            f"  WHERE e.customer_id = {account_table}.customer_id), tier_since = %s, below_tier_since = NULL"
-            " WHERE customer_id IN (SELECT customer_id FROM _tier_eval WHERE target_rank > current_rank"
-            "  OR (target_rank < current_rank AND below_since <= %s AND (held_until IS NULL OR held_until <= %s)))",
+            f"UPDATE {account_table} SET tier_id = e.target_id, tier_since = %s, below_tier_since = NULL"
+            f" FROM _tier_eval e WHERE e.customer_id = {account_table}.customer_id AND (e.target_rank > e.current_rank"
+            "  OR (e.target_rank < e.current_rank AND e.below_since <= %s"
+            "   AND (e.held_until IS NULL OR e.held_until <= %s)))",
             [now, grace_over, now],
         )
         # Qualifying again, or held by a membership: no grace period running.

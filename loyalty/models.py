@@ -293,8 +293,8 @@ class Entry(models.Model):
                 fields=["account", "expires_at", "id"], name="entry_account_credits", condition=Q(remaining__gt=0)
             ),
             # The deadlines: pending points becoming available, and points expiring.
-            models.Index(fields=["available_at"], name="entry_pending_due", condition=Q(pending=True)),
-            models.Index(fields=["expires_at"], name="entry_expiry_due", condition=Q(remaining__gt=0)),
+            models.Index(fields=["available_at", "id"], name="entry_pending_due", condition=Q(pending=True)),
+            models.Index(fields=["expires_at", "id"], name="entry_expiry_due", condition=Q(remaining__gt=0)),
             models.Index(fields=["order"], name="entry_order", condition=Q(order__isnull=False)),
         ]
 

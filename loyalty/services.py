@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -852,61 +852,71 @@ def points_goodwill(*, ticket, points: int, author, reason: str = "", now: datet
 SWEEP_BATCH_ACCOUNTS = 5000
 
 
-def _locked_batch(entries_due, *, batch: int) -> list[int]:
-    """Up to `batch` accounts that have entries due, locked in id order. Accounts another
-    sweep (or a redemption) holds are skipped, not waited for, and the batch is filled
-    from the others: racing sweeps share the work, and none stops early."""
-    return list(
-        Account.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=entries_due.values("account_id"))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:batch]
-    )
+def _sweep(due_sql: str, deadline: str, work, *, now: datetime, batch: int) -> int:
+    """Walk the due entries in deadline order (a range of a partial index), a batch at a
+    time, each batch in its own transaction: lock the batch's accounts (SKIP LOCKED: an
+    account another sweep or a redemption holds is left for the next sweep, not waited
+    for) and let `work(account_ids)` act on all their due entries. Returns what `work`
+    counted. The walk's cursor, not a re-scan, finds the next batch: racing sweeps share
+    the work and none stops early."""
+    table = _entry_table()
+    done = 0
+    after: tuple = (datetime.min.replace(tzinfo=UTC), 0)
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {deadline}, id, account_id FROM {table} WHERE {due_sql} AND {deadline} <= %s"
+                    f" AND ({deadline}, id) > (%s, %s) ORDER BY {deadline}, id LIMIT %s",
+                    [now, *after, batch],
+                )
+                rows = cursor.fetchall()
+            if not rows:
+                return done
+            after = rows[-1][:2]
+            accounts = list(
+                Account.objects.select_for_update(skip_locked=True)
+                .filter(pk__in={row[2] for row in rows})
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            if accounts:
+                done += work(accounts)
+        if len(rows) < batch:
+            return done
 
 
 def _entry_table() -> str:
     return connection.ops.quote_name(Entry._meta.db_table)
 
 
+def _in(ids: list[int]) -> str:
+    return ", ".join("%s" for _id in ids)
+
+
 def pending_release_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH_ACCOUNTS) -> int:
-    """Pending points whose period ended become spendable; returns how many entries.
-    Three set-based statements per batch of locked accounts."""
+    """Pending points whose period ended become spendable; returns how many credits.
+    Per batch of locked accounts: one UPDATE of the balances, one of the credits."""
     now = now or timezone.now()
-    released = 0
-    while True:
-        with transaction.atomic():
-            due = Entry.objects.filter(pending=True, available_at__lte=now)
-            accounts = _locked_batch(due, batch=batch)
-            if not accounts:
-                return released
-            due = due.filter(account_id__in=accounts)
-            sums = {
-                row["account_id"]: row["points"]
-                for row in due.values("account_id").annotate(points=Sum("remaining")).order_by()
-            }
-            _move_between(sums, to_balance=True)
-            released += due.update(pending=False)
-        if len(accounts) < batch:
-            return released
+    entries, accounts_table = _entry_table(), connection.ops.quote_name(Account._meta.db_table)
+    due = "pending AND available_at <= %s"
 
+    def release(accounts: list[int]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {accounts_table} SET pending = pending - s.points, balance = balance + s.points"
+                f" FROM (SELECT account_id, sum(remaining) AS points FROM {entries}"
+                f"  WHERE {due} AND account_id IN ({_in(accounts)}) GROUP BY account_id) s"
+                f" WHERE {accounts_table}.customer_id = s.account_id",
+                [now, *accounts],
+            )
+            cursor.execute(
+                f"UPDATE {entries} SET pending = %s WHERE {due} AND account_id IN ({_in(accounts)})",
+                [False, now, *accounts],
+            )
+            return cursor.rowcount
 
-def _move_between(sums: dict[int, int], *, to_balance: bool) -> None:
-    """pending → balance (release) for each account's sum, in one statement."""
-    if not sums:
-        return
-    table = connection.ops.quote_name(Account._meta.db_table)
-    cases = " ".join("WHEN %s THEN %s" for _pair in sums)
-    params: list[int] = []
-    for account_id, points in sums.items():
-        params += [account_id, points]
-    placeholders = ", ".join("%s" for _id in sums)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET pending = pending - (CASE customer_id {cases} ELSE 0 END),"
-            f" balance = balance + (CASE customer_id {cases} ELSE 0 END)"
-            f" WHERE customer_id IN ({placeholders})",
-            params + params + list(sums),
-        )
+    return _sweep("pending", "available_at", release, now=now, batch=batch)
 
 
 def points_expiry_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH_ACCOUNTS) -> int:
@@ -916,38 +926,29 @@ def points_expiry_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH
     Set-based: per batch of locked accounts, one INSERT … SELECT writes the expire
     entries, one UPDATE lowers the balances, one UPDATE clears the credits."""
     now = now or timezone.now()
-    expired = 0
-    entry_table = _entry_table()
-    account_table = connection.ops.quote_name(Account._meta.db_table)
-    while True:
-        with transaction.atomic():
-            due = Entry.objects.filter(remaining__gt=0, pending=False, expires_at__lte=now)
-            accounts = _locked_batch(due, batch=batch)
-            if not accounts:
-                return expired
-            placeholders = ", ".join("%s" for _id in accounts)
-            condition = f"remaining > 0 AND NOT pending AND expires_at <= %s AND account_id IN ({placeholders})"
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {entry_table} (account_id, kind, points, key, reason, remaining, pending,"
-                    f" available_at, created_at)"
-                    f" SELECT account_id, %s, -remaining, CAST(%s AS VARCHAR) || CAST(id AS VARCHAR), '', 0, %s,"
-                    f" NULL, %s"
-                    f" FROM {entry_table}"
-                    f" WHERE {condition}",
-                    [EntryKind.EXPIRE, "expire:entry:", False, now, now, *accounts],
-                )
-                cursor.execute(
-                    f"UPDATE {account_table} SET balance = balance - coalesce((SELECT sum(remaining)"
-                    f" FROM {entry_table} e WHERE e.account_id = {account_table}.customer_id AND"
-                    f" e.remaining > 0 AND NOT e.pending AND e.expires_at <= %s), 0)"
-                    f" WHERE customer_id IN ({placeholders})",
-                    [now, *accounts],
-                )
-                cursor.execute(f"UPDATE {entry_table} SET remaining = 0 WHERE {condition}", [now, *accounts])
-                expired += cursor.rowcount
-        if len(accounts) < batch:
-            return expired
+    entries, accounts_table = _entry_table(), connection.ops.quote_name(Account._meta.db_table)
+    due = "remaining > 0 AND NOT pending AND expires_at <= %s"
+
+    def expire(accounts: list[int]) -> int:
+        condition = f"{due} AND account_id IN ({_in(accounts)})"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {entries} (account_id, kind, points, key, reason, remaining, pending,"
+                f" available_at, created_at)"
+                f" SELECT account_id, %s, -remaining, CAST(%s AS VARCHAR) || CAST(id AS VARCHAR), '', 0, %s,"
+                f" NULL, %s FROM {entries} WHERE {condition}",
+                [EntryKind.EXPIRE, "expire:entry:", False, now, now, *accounts],
+            )
+            cursor.execute(
+                f"UPDATE {accounts_table} SET balance = balance - s.points"
+                f" FROM (SELECT account_id, sum(remaining) AS points FROM {entries} WHERE {condition}"
+                f"  GROUP BY account_id) s WHERE {accounts_table}.customer_id = s.account_id",
+                [now, *accounts],
+            )
+            cursor.execute(f"UPDATE {entries} SET remaining = 0 WHERE {condition}", [now, *accounts])
+            return cursor.rowcount
+
+    return _sweep("remaining > 0 AND NOT pending", "expires_at", expire, now=now, batch=batch)
 
 
 # --- The nightly tier evaluation ---------------------------------------------------------
@@ -1088,7 +1089,13 @@ def _rank(tiers: list[Tier], tier_id: int | None) -> int:
 
 
 def tiers_changed_notify(changes: list[TierChange], *, now: datetime, chunk: int = 1000) -> None:
-    """The tier_changed emails, a chunk of customers read and written at a time."""
+    """The tier_changed emails, a chunk of customers read and written at a time. Entering
+    the lowest tier (every member's first order, or the night a program starts) is no
+    news: the first-purchase thanks says it, and a million "welcome to Bronze" emails
+    would be noise."""
+    tiers = tiers_by_rank()
+    lowest = tiers[0].pk if tiers else None
+    changes = [change for change in changes if not (change.old_id is None and change.new_id == lowest)]
     stamp = now.strftime("%Y%m%d%H%M%S")
     for start in range(0, len(changes), chunk):
         part = changes[start : start + chunk]

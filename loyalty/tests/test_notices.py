@@ -250,3 +250,9 @@ def test_pending_points_and_release_keep_the_page_figures(clock, customer, buy):
     clock.shift(timedelta(days=31))
     pending_release_sweep()
     assert Account.objects.get(customer=customer).balance == 10
+
+
+def test_entering_the_lowest_tier_is_no_news(clock, customer, buy, tiers):
+    buy(customer, "10")
+    assert str(Account.objects.get(customer=customer).tier) == "Bronze"
+    assert not emails("tier_changed")

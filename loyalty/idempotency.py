@@ -56,9 +56,9 @@ def idempotent(request, work: Callable[[], Response]) -> Response:
     key = request.headers.get(HEADER, "").strip()
 
     def run() -> Response:
+        # The work is a service in a transaction of its own (a Conflict rolls it back).
         try:
-            with transaction.atomic():
-                return work()
+            return work()
         except Conflict as exc:
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
 

@@ -223,7 +223,16 @@ def _consume(account: Account, points: int, *, include_pending_of: Entry | None 
             .values_list("id", "remaining")
         )
         changes = []
-        for entry_id, remaining in credits.iterator(chunk_size=200):
+
+        # A hundred credits cover nearly every spend in one read; a spend that needs
+        # more (hundreds of small credits) reads the rest.
+        def oldest_first():
+            first = list(credits[:100])
+            yield from first
+            if len(first) == 100:
+                yield from credits[100:]
+
+        for entry_id, remaining in oldest_first():
             if taken >= points or account.balance == 0:
                 break
             part = min(remaining, points - taken, account.balance)
@@ -738,6 +747,7 @@ def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = 
         raise Conflict(_("This reward is no longer offered."), code="reward_inactive")
     with transaction.atomic():
         account = _locked(customer.pk)
+        account.customer = customer  # for whoever shows the redemption (no query)
         if reward.cost > account.balance:
             raise Conflict(
                 _("Not enough points: %(balance)d available, %(points)d needed.")
@@ -763,20 +773,34 @@ def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = 
 
 
 def _issue(account: Account, reward: Reward, *, now: datetime, points: int, given: bool = False) -> Redemption:
+    """A redemption with a new random code: one INSERT … ON CONFLICT (code) DO NOTHING
+    (the same code drawn twice, about never: draw again) instead of a savepoint."""
+    redemption = Redemption(
+        account=account,
+        reward=reward,
+        points=points,
+        given=given,
+        status=RedemptionStatus.ISSUED,
+        expires_at=now + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
+        created_at=now,
+    )
+    fields = [field for field in Redemption._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
     for _attempt in range(5):
-        code = new_code(10)
-        try:
-            with transaction.atomic():
-                return Redemption.objects.create(
-                    account=account,
-                    reward=reward,
-                    points=points,
-                    code=code,
-                    given=given,
-                    expires_at=now + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
-                )
-        except IntegrityError:  # the same random code twice: draw again
-            continue
+        redemption.code = new_code(10)
+        values = [field.get_db_prep_save(getattr(redemption, field.attname), connection) for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(Redemption._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+                f" VALUES ({', '.join('%s' for _f in fields)}) ON CONFLICT ({quote('code')}) DO NOTHING"
+                f" RETURNING {quote('id')}",
+                values,
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            redemption.pk = row[0]
+            redemption._state.adding = False
+            return redemption
     raise RuntimeError("Could not draw a unique reward code")
 
 
@@ -856,9 +880,9 @@ def _sweep(due_sql: str, deadline: str, work, *, now: datetime, batch: int) -> i
     """Walk the due entries in deadline order (a range of a partial index), a batch at a
     time, each batch in its own transaction: lock the batch's accounts (SKIP LOCKED: an
     account another sweep or a redemption holds is left for the next sweep, not waited
-    for) and let `work(account_ids)` act on all their due entries. Returns what `work`
-    counted. The walk's cursor, not a re-scan, finds the next batch: racing sweeps share
-    the work and none stops early."""
+    for) and let `work(entry_ids)` act on the batch's entries of the locked accounts
+    (by primary key). Returns what `work` counted. The walk's cursor, not a re-scan,
+    finds the next batch: racing sweeps share the work and none stops early."""
     table = _entry_table()
     done = 0
     after: tuple = (datetime.min.replace(tzinfo=UTC), 0)
@@ -874,14 +898,15 @@ def _sweep(due_sql: str, deadline: str, work, *, now: datetime, batch: int) -> i
             if not rows:
                 return done
             after = rows[-1][:2]
-            accounts = list(
+            accounts = set(
                 Account.objects.select_for_update(skip_locked=True)
                 .filter(pk__in={row[2] for row in rows})
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
-            if accounts:
-                done += work(accounts)
+            entry_ids = [row[1] for row in rows if row[2] in accounts]
+            if entry_ids:
+                done += work(entry_ids)
         if len(rows) < batch:
             return done
 
@@ -890,30 +915,31 @@ def _entry_table() -> str:
     return connection.ops.quote_name(Entry._meta.db_table)
 
 
-def _in(ids: list[int]) -> str:
-    return ", ".join("%s" for _id in ids)
+def _ids(column: str, ids: list[int]) -> tuple[str, list]:
+    """`column` among `ids`: one array parameter on PostgreSQL (a short statement to
+    parse whatever the batch), a list of placeholders elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [ids]
+    return f"{column} IN ({', '.join('%s' for _id in ids)})", list(ids)
 
 
 def pending_release_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH_ACCOUNTS) -> int:
     """Pending points whose period ended become spendable; returns how many credits.
-    Per batch of locked accounts: one UPDATE of the balances, one of the credits."""
+    Per batch: one UPDATE of the balances, one of the credits (re-checked: still pending)."""
     now = now or timezone.now()
     entries, accounts_table = _entry_table(), connection.ops.quote_name(Account._meta.db_table)
-    due = "pending AND available_at <= %s"
 
-    def release(accounts: list[int]) -> int:
+    def release(entry_ids: list[int]) -> int:
+        chosen, params = _ids("id", entry_ids)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {accounts_table} SET pending = pending - s.points, balance = balance + s.points"
                 f" FROM (SELECT account_id, sum(remaining) AS points FROM {entries}"
-                f"  WHERE {due} AND account_id IN ({_in(accounts)}) GROUP BY account_id) s"
+                f"  WHERE {chosen} AND pending GROUP BY account_id) s"
                 f" WHERE {accounts_table}.customer_id = s.account_id",
-                [now, *accounts],
+                params,
             )
-            cursor.execute(
-                f"UPDATE {entries} SET pending = %s WHERE {due} AND account_id IN ({_in(accounts)})",
-                [False, now, *accounts],
-            )
+            cursor.execute(f"UPDATE {entries} SET pending = %s WHERE {chosen} AND pending", [False, *params])
             return cursor.rowcount
 
     return _sweep("pending", "available_at", release, now=now, batch=batch)
@@ -923,29 +949,30 @@ def points_expiry_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH
     """Credits past their expiry lose what is left of them: an expire entry each, the
     balance lowered, `remaining` set to 0. Returns how many credits expired.
 
-    Set-based: per batch of locked accounts, one INSERT … SELECT writes the expire
-    entries, one UPDATE lowers the balances, one UPDATE clears the credits."""
+    Set-based: per batch, one INSERT … SELECT writes the expire entries, one UPDATE
+    lowers the balances, one UPDATE clears the credits (each re-checks `remaining > 0`:
+    a redemption between the walk and the lock may have spent it)."""
     now = now or timezone.now()
     entries, accounts_table = _entry_table(), connection.ops.quote_name(Account._meta.db_table)
-    due = "remaining > 0 AND NOT pending AND expires_at <= %s"
 
-    def expire(accounts: list[int]) -> int:
-        condition = f"{due} AND account_id IN ({_in(accounts)})"
+    def expire(entry_ids: list[int]) -> int:
+        chosen, params = _ids("id", entry_ids)
+        condition = f"{chosen} AND remaining > 0"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {entries} (account_id, kind, points, key, reason, remaining, pending,"
                 f" available_at, created_at)"
                 f" SELECT account_id, %s, -remaining, CAST(%s AS VARCHAR) || CAST(id AS VARCHAR), '', 0, %s,"
                 f" NULL, %s FROM {entries} WHERE {condition}",
-                [EntryKind.EXPIRE, "expire:entry:", False, now, now, *accounts],
+                [EntryKind.EXPIRE, "expire:entry:", False, now, *params],
             )
             cursor.execute(
                 f"UPDATE {accounts_table} SET balance = balance - s.points"
                 f" FROM (SELECT account_id, sum(remaining) AS points FROM {entries} WHERE {condition}"
                 f"  GROUP BY account_id) s WHERE {accounts_table}.customer_id = s.account_id",
-                [now, *accounts],
+                params,
             )
-            cursor.execute(f"UPDATE {entries} SET remaining = 0 WHERE {condition}", [now, *accounts])
+            cursor.execute(f"UPDATE {entries} SET remaining = 0 WHERE {condition}", params)
             return cursor.rowcount
 
     return _sweep("remaining > 0 AND NOT pending", "expires_at", expire, now=now, batch=batch)

@@ -296,6 +296,11 @@ class Entry(models.Model):
             models.Index(fields=["available_at", "id"], name="entry_pending_due", condition=Q(pending=True)),
             models.Index(fields=["expires_at", "id"], name="entry_expiry_due", condition=Q(remaining__gt=0)),
             models.Index(fields=["order"], name="entry_order", condition=Q(order__isnull=False)),
+            # Deleting a redemption or a ticket checks its entries: without these, a scan
+            # of the whole ledger per row.
+            models.Index(fields=["redemption"], name="entry_redemption", condition=Q(redemption__isnull=False)),
+            models.Index(fields=["ticket"], name="entry_ticket", condition=Q(ticket__isnull=False)),
+            models.Index(fields=["author"], name="entry_author", condition=Q(author__isnull=False)),
         ]
 
     def __str__(self) -> str:

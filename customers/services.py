@@ -28,6 +28,13 @@ def orders_points_update(*, order_ids: list[int]) -> None:
     update(order_ids=order_ids)
 
 
+def order_points_new(*, order: Order) -> None:
+    """The same for an order just created."""
+    from loyalty.services import order_points_new as earn
+
+    earn(order=order)
+
+
 @dataclass(frozen=True)
 class LineInput:
     sku: str
@@ -146,7 +153,7 @@ def order_create(
                 order._prefetched_objects_cache = {"lines": created_lines}
                 if placed_at < customer.first_seen:
                     Customer.objects.filter(pk=customer.pk, first_seen__gt=placed_at).update(first_seen=placed_at)
-                orders_points_update(order_ids=[order.pk])
+                order_points_new(order=order)
     if order is None:
         return Order.objects.get(external_id=order_id), False
     return order, True

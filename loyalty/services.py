@@ -28,7 +28,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Min, Q, Sum
+from django.db.models import Count, F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -288,12 +288,22 @@ def _refunded_share(order: Order) -> Decimal:
 BULK_AFTER_ORDERS = 50
 
 
+def order_points_new(*, order: Order, now: datetime | None = None) -> None:
+    """`orders_points_update` for an order just created (the API's POST): it is in
+    memory and has no entries yet, so nothing needs reading first."""
+    if order.discount_code:
+        redemption_use(code=order.discount_code, order=order)
+    program = program_rules()
+    if _refunded_share(order) == 0 and order.status in program.earning_statuses:
+        _earn(order, program=program, now=now or timezone.now())
+
+
 def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = None) -> None:
     """Bring the points of these orders in line with their state: an order that has an
     earning status earns once; a cancelled, refunded or partly refunded order gives
     back its share of what it earned. Called in the transaction that changed the orders
-    (order_create, order_save, the imports); idempotent, so calling it again for an
-    order that did not change writes nothing."""
+    (order_save, the imports); idempotent, so calling it again for an order that did
+    not change writes nothing."""
     now = now or timezone.now()
     order_ids = list(order_ids)
     if connection.vendor == "postgresql" and len(order_ids) > BULK_AFTER_ORDERS:
@@ -339,7 +349,7 @@ def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
     rate of the tier the customer has once this order counts."""
     account = _locked(order.customer_id)
     membership = _membership_from(order, account, now=now)
-    tier_upgrade(account=account, now=now)
+    tier_upgrade(account=account, now=now, order=order)
     if order.currency != program.currency:
         return None
     earned_at = min(order.placed_at, now)
@@ -426,7 +436,10 @@ THANKS_RECENT_DAYS = 2
 
 
 def _is_first_paid_order(order: Order, program: Program) -> bool:
-    """No earning order of the customer came before this one (one index probe)."""
+    """No earning order of the customer came before this one (one index probe; `_earn`
+    reads it with the tier figure when it can)."""
+    if hasattr(order, "earlier_earning_orders"):
+        return order.earlier_earning_orders == 0
     return not (
         Order.objects.filter(customer_id=order.customer_id, status__in=program.earning_statuses)
         .filter(Q(placed_at__lt=order.placed_at) | Q(placed_at=order.placed_at, pk__lt=order.pk))
@@ -674,18 +687,28 @@ def expiring_points_notify(*, now: datetime | None = None, chunk: int = 1000) ->
 # --- Tiers -------------------------------------------------------------------------------
 
 
-def qualifying_value(customer_id: int, *, now: datetime) -> Decimal:
-    """The customer's spend (or number of orders) in the trailing tier window."""
+def qualifying_value(customer_id: int, *, now: datetime, order: Order | None = None) -> Decimal:
+    """The customer's spend (or number of orders) in the trailing tier window. Given the
+    order being booked, the same index range also counts the customer's earning orders
+    before it (set on the order: is it their first?)."""
     program = program_rules()
-    orders = Order.objects.filter(
-        customer_id=customer_id,
-        placed_at__gte=now - relativedelta(months=program.tier_window_months),
-        placed_at__lte=now,
-        status__in=program.earning_statuses,
-    )
-    if program.tier_basis == TierBasis.ORDERS:
-        return Decimal(orders.count())
-    return orders.aggregate(spend=Sum("total"))["spend"] or Decimal(0)
+    since = now - relativedelta(months=program.tier_window_months)
+    window = Q(placed_at__gte=since, placed_at__lte=now)
+    orders = Order.objects.filter(customer_id=customer_id, status__in=program.earning_statuses)
+    figures = {
+        "value": Count("id", filter=window)
+        if program.tier_basis == TierBasis.ORDERS
+        else Sum("total", filter=window, default=Decimal(0))
+    }
+    if order is not None:
+        earlier = Q(placed_at__lt=order.placed_at) | Q(placed_at=order.placed_at, pk__lt=order.pk)
+        figures["earlier"] = Count("id", filter=earlier)
+    else:
+        orders = orders.filter(window)
+    result = orders.aggregate(**figures)
+    if order is not None:
+        order.earlier_earning_orders = result["earlier"]
+    return Decimal(result["value"] or 0)
 
 
 def tier_for_value(value: Decimal) -> Tier | None:
@@ -705,12 +728,12 @@ def _change_tier(account: Account, tier: Tier | None, *, now: datetime) -> None:
     tier_changed_notify(account=account, old=old, new=tier, now=now)
 
 
-def tier_upgrade(*, account: Account, now: datetime) -> bool:
+def tier_upgrade(*, account: Account, now: datetime, order: Order | None = None) -> bool:
     """Raise the account's tier at once when its spend qualifies for a higher one (the
     account is locked by the caller). Downgrades wait for the nightly evaluation."""
     if not tiers_by_rank():
         return False
-    target = tier_for_value(qualifying_value(account.pk, now=now))
+    target = tier_for_value(qualifying_value(account.pk, now=now, order=order))
     current_rank = account.tier.rank if account.tier else -1
     if target is not None and target.rank > current_rank:
         _change_tier(account, target, now=now)

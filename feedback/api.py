@@ -369,6 +369,7 @@ class SlaPolicySerializer(serializers.ModelSerializer):
             "position",
             "kind",
             "priority",
+            "tier",
             "is_default",
             "answer_within",
             "resolve_within",

@@ -127,8 +127,16 @@ def test_reminders_are_scheduled_moved_and_done(clock, agent_api):
 
 def test_sla_policies_are_readable_in_order(agent_api, manager_api):
     policies = agent_api.get("/api/sla-policies/").json()
-    assert [policy["name"] for policy in policies] == ["Unhappy survey answer", "Urgent", "High", "Low", "Default"]
-    assert policies[-1]["is_default"] and policies[1]["resolve_within"] == "04:00:00"
+    assert [policy["name"] for policy in policies] == [
+        "Top-tier complaints",
+        "Unhappy survey answer",
+        "Urgent",
+        "High",
+        "Low",
+        "Default",
+    ]
+    assert policies[0]["tier"] is not None and policies[0]["answer_within"] == "00:30:00"
+    assert policies[-1]["is_default"] and policies[2]["resolve_within"] == "04:00:00"
     assert manager_api.post("/api/sla-policies/", {"name": "x"}, format="json").status_code == 405  # read only
 
 

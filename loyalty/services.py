@@ -117,11 +117,6 @@ def account_ensure(customer_ids: Iterable[int]) -> None:
             account_ensure(still_missing)
 
 
-def account_for(customer: Customer) -> Account:
-    account_ensure([customer.pk])
-    return Account.objects.select_related("tier").get(customer_id=customer.pk)
-
-
 def _locked(customer_id: int) -> Account:
     """The customer's account, locked for this transaction (opened if need be)."""
     account = Account.objects.select_for_update().filter(customer_id=customer_id).first()

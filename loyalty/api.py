@@ -136,13 +136,6 @@ class AdjustmentSerializer(serializers.Serializer):
             raise serializers.ValidationError(_("Give a whole number of points other than 0."))
         return value
 
-    def to_internal_value(self, data):
-        # "1.5" or 1.5 points is an error, not 1 point.
-        points = data.get("points") if hasattr(data, "get") else None
-        if isinstance(points, float) or (isinstance(points, str) and not points.strip().lstrip("-").isdigit()):
-            raise serializers.ValidationError({"points": [_("Give a whole number of points.")]})
-        return super().to_internal_value(data)
-
 
 class EntryFilter(django_filters.FilterSet):
     customer_id = django_filters.CharFilter(field_name="account__customer__external_id")

@@ -87,16 +87,13 @@ def orders_points_bulk(order_ids: list[int], *, now: datetime | None = None) -> 
             [order_ids],
         )
         refunded = [row[0] for row in cursor.fetchall()]
-        earning = [
-            row[0]
-            for row in _select(
-                cursor,
-                "SELECT o.id FROM customers_order o WHERE o.id = ANY(%s) AND o.status = ANY(%s)"
-                " AND o.refunded_total = 0"
-                " AND NOT EXISTS (SELECT 1 FROM loyalty_entry e WHERE e.key = 'earn:order:' || o.id)",
-                [order_ids, list(program.earning_statuses)],
-            )
-        ]
+        cursor.execute(
+            "SELECT o.id FROM customers_order o WHERE o.id = ANY(%s) AND o.status = ANY(%s)"
+            " AND o.refunded_total = 0"
+            " AND NOT EXISTS (SELECT 1 FROM loyalty_entry e WHERE e.key = 'earn:order:' || o.id)",
+            [order_ids, list(program.earning_statuses)],
+        )
+        earning = [row[0] for row in cursor.fetchall()]
         if earning:
             _open_accounts(cursor, earning)
             # Lock the accounts in one order (no deadlock with another batch).
@@ -119,11 +116,6 @@ def orders_points_bulk(order_ids: list[int], *, now: datetime | None = None) -> 
     for order_id, points in _first_orders(plain, now=now, program=program):
         order = Order.objects.get(pk=order_id)
         _after_first_paid_order(_locked(order.customer_id), order=order, earned=points, program=program, now=now)
-
-
-def _select(cursor, sql: str, params: list) -> list[tuple]:
-    cursor.execute(sql, params)
-    return cursor.fetchall()
 
 
 def _membership_orders(order_ids: list[int]) -> set[int]:

@@ -14,6 +14,7 @@ from customers.outbox import preparer, reason_check, renderer
 
 from .models import Account, Reward, Tier
 from .notices import LOYALTY_KINDS, POINTS_EXPIRING, page_url
+from .services import zone_of
 
 
 @preparer(*LOYALTY_KINDS)
@@ -82,16 +83,10 @@ def _write_out(message: Message) -> dict:
     if message.kind == POINTS_EXPIRING:
         with translation.override(language):
             context["expires_on"] = formats.date_format(
-                timezone.localtime(parse_datetime(message.context["expires_at"]), _zone(customer.time_zone)),
+                timezone.localtime(parse_datetime(message.context["expires_at"]), zone_of(customer.time_zone)),
                 "DATE_FORMAT",
             )
     if message.context.get("welcome_reward"):
         reward = Reward.objects.filter(pk=message.context["welcome_reward"]).first()
         context["welcome_reward_name"] = reward.name_in(language) if reward else ""
     return context
-
-
-def _zone(name: str):
-    from .services import zone_of
-
-    return zone_of(name)

@@ -6,10 +6,7 @@ with a unique key naming its cause (`earn:order:42`), written under the account'
 lock together with the new balance, and a CHECK keeps balances from going below zero.
 """
 
-import hashlib
-import hmac
 import secrets
-from base64 import urlsafe_b64encode
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order, OrderStatus, Product, default_currency
 from retention_crm.texts import in_language
+from retention_crm.tokens import link_mac
 
 
 class Rounding(models.TextChoices):
@@ -432,9 +430,6 @@ class IdempotentRequest(models.Model):
 
 
 def page_mac(account_id: int, salt: str, expires: int) -> str:
-    """The MAC of a link to a customer's loyalty page: HMAC-SHA256 under SECRET_KEY over
-    the account, its salt and the expiry, so that nothing about the link is stored."""
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"loyalty-page:{account_id}:{salt}:{expires}".encode(), hashlib.sha256
-    ).digest()
-    return urlsafe_b64encode(digest).rstrip(b"=").decode()
+    """The MAC of a link to a customer's loyalty page: over the account, its salt and the
+    expiry, so that nothing about the link is stored."""
+    return link_mac("loyalty-page", account_id, salt, expires)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.http import base36_to_int, int_to_base36
 
 from customers.models import Customer, Message
 from customers.outbox import email, emails_write
@@ -62,21 +63,11 @@ def loyalty_emails(
 # --- The customer's page link -------------------------------------------------------------
 
 
-def _encode(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        number, digit = divmod(number, 36)
-        text = digits[digit] + text
-        if not number:
-            return text
-
-
 def page_token(account: Account, *, now: datetime) -> str:
     """`<customer id>.<expiry, base 36>.<MAC>`: nothing stored, valid until the expiry,
     revoked all at once by changing the account's salt."""
     expires = int((now + timedelta(days=settings.LOYALTY_LINK_DAYS)).timestamp())
-    return f"{account.pk}.{_encode(expires)}.{page_mac(account.pk, account.link_salt, expires)}"
+    return f"{account.pk}.{int_to_base36(expires)}.{page_mac(account.pk, account.link_salt, expires)}"
 
 
 def page_url(account: Account, *, now: datetime) -> str:
@@ -92,7 +83,7 @@ def account_for_token(token: str, *, now: datetime) -> Account | None:
     if not head.isdigit() or len(head) > 18 or not expiry.isalnum() or len(expiry) > 10 or len(mac) != 43:
         return None
     try:
-        expires = int(expiry, 36)
+        expires = base36_to_int(expiry)
     except ValueError:
         return None
     if expires < now.timestamp():

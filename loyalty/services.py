@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Message, Order, OrderStatus
+from retention_crm.db import insert_unless_taken, update_rows
 from retention_crm.errors import Conflict
 
 from . import notices
@@ -133,30 +134,9 @@ def _save_balance(account: Account) -> None:
     Account.objects.filter(pk=account.pk).update(balance=account.balance, pending=account.pending)
 
 
-_ENTRY_FIELDS = [field for field in Entry._meta.concrete_fields if not field.primary_key]
-
-
 def _insert(entry: Entry) -> Entry | None:
-    """Save an entry; None when its key exists (this cause was booked already).
-
-    One statement, INSERT … ON CONFLICT (key) DO NOTHING RETURNING id: a savepoint
-    around a plain INSERT would cost two more round trips on every order."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _ENTRY_FIELDS)
-    values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in _ENTRY_FIELDS]
-    placeholders = ", ".join("%s" for _field in _ENTRY_FIELDS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Entry._meta.db_table)} ({columns}) VALUES ({placeholders})"
-            f" ON CONFLICT ({quote('key')}) DO NOTHING RETURNING {quote('id')}",
-            values,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    entry.pk = row[0]
-    entry._state.adding = False
-    return entry
+    """Save an entry; None when its key exists (this cause was booked already)."""
+    return entry if insert_unless_taken(entry, "key") else None
 
 
 def _credit(
@@ -217,7 +197,7 @@ def _consume(account: Account, points: int, *, include_pending_of: Entry | None 
             .order_by("expires_at", "id")
             .values_list("id", "remaining")
         )
-        changes = []
+        changed: list[Entry] = []
 
         # A hundred credits cover nearly every spend in one read; a spend that needs
         # more (hundreds of small credits) reads the rest.
@@ -231,22 +211,25 @@ def _consume(account: Account, points: int, *, include_pending_of: Entry | None 
             if taken >= points or account.balance == 0:
                 break
             part = min(remaining, points - taken, account.balance)
-            changes.append((entry_id, remaining - part))
+            changed.append(Entry(pk=entry_id, remaining=remaining - part))
             account.balance -= part
             taken += part
-        for entry_id, remaining in changes:
-            Entry.objects.filter(pk=entry_id).update(remaining=remaining)
+        update_rows(Entry, changed, ["remaining"])
     return taken
 
 
-def _debit(account: Account, *, kind: str, points: int, key: str, now: datetime, **fields) -> Entry:
-    """Spend `points` of the available balance (the account is locked by the caller)."""
+def _require(account: Account, points: int) -> None:
     if points > account.balance:
         raise Conflict(
             _("Not enough points: %(balance)d available, %(points)d needed.")
             % {"balance": account.balance, "points": points},
             code="insufficient_points",
         )
+
+
+def _debit(account: Account, *, kind: str, points: int, key: str, now: datetime, **fields) -> Entry:
+    """Spend `points` of the available balance (the account is locked by the caller)."""
+    _require(account, points)
     _consume(account, points)
     entry = Entry(account=account, kind=kind, points=-points, key=key, created_at=now, **fields)
     if _insert(entry) is None:
@@ -283,14 +266,21 @@ def _refunded_share(order: Order) -> Decimal:
 BULK_AFTER_ORDERS = 50
 
 
+def _order_points(order: Order, earned: Entry | None, *, program: Program, now: datetime) -> None:
+    """One order's points in line with its state (`earned`: its earn entry, if any)."""
+    share = _refunded_share(order)
+    if earned is None and share == 0 and order.status in program.earning_statuses:
+        _earn(order, program=program, now=now)
+    elif earned is not None and share > 0:
+        _clawback(order, earned, share=share, now=now)
+
+
 def order_points_new(*, order: Order, now: datetime | None = None) -> None:
     """`orders_points_update` for an order just created (the API's POST): it is in
     memory and has no entries yet, so nothing needs reading first."""
     if order.discount_code:
         redemption_use(code=order.discount_code, order=order)
-    program = program_rules()
-    if _refunded_share(order) == 0 and order.status in program.earning_statuses:
-        _earn(order, program=program, now=now or timezone.now())
+    _order_points(order, None, program=program_rules(), now=now or timezone.now())
 
 
 def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = None) -> None:
@@ -330,12 +320,7 @@ def orders_points_update(*, order_ids: Iterable[int], now: datetime | None = Non
         if order.discount_code:
             redemption_use(code=order.discount_code, order=order)
     for order in sorted(orders, key=lambda order: (order.customer_id, order.pk)):
-        entry = earned.get(order.pk)
-        share = _refunded_share(order)
-        if entry is None and share == 0 and order.status in program.earning_statuses:
-            _earn(order, program=program, now=now)
-        elif entry is not None and share > 0:
-            _clawback(order, entry, share=share, now=now)
+        _order_points(order, earned.get(order.pk), program=program, now=now)
 
 
 def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
@@ -766,12 +751,7 @@ def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = 
     with transaction.atomic():
         account = _locked(customer.pk)
         account.customer = customer  # for whoever shows the redemption (no query)
-        if reward.cost > account.balance:
-            raise Conflict(
-                _("Not enough points: %(balance)d available, %(points)d needed.")
-                % {"balance": account.balance, "points": reward.cost},
-                code="insufficient_points",
-            )
+        _require(account, reward.cost)  # before the stock is touched
         # A conditional UPDATE: two redemptions of the last one cannot both succeed.
         if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
             stock=F("stock") - 1
@@ -791,8 +771,8 @@ def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = 
 
 
 def _issue(account: Account, reward: Reward, *, now: datetime, points: int, given: bool = False) -> Redemption:
-    """A redemption with a new random code: one INSERT … ON CONFLICT (code) DO NOTHING
-    (the same code drawn twice, about never: draw again) instead of a savepoint."""
+    """A redemption with a new random code (the same code drawn twice, about never:
+    draw again)."""
     redemption = Redemption(
         account=account,
         reward=reward,
@@ -802,22 +782,9 @@ def _issue(account: Account, reward: Reward, *, now: datetime, points: int, give
         expires_at=now + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
         created_at=now,
     )
-    fields = [field for field in Redemption._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
     for _attempt in range(5):
         redemption.code = new_code(10)
-        values = [field.get_db_prep_save(getattr(redemption, field.attname), connection) for field in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(Redemption._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-                f" VALUES ({', '.join('%s' for _f in fields)}) ON CONFLICT ({quote('code')}) DO NOTHING"
-                f" RETURNING {quote('id')}",
-                values,
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            redemption.pk = row[0]
-            redemption._state.adding = False
+        if insert_unless_taken(redemption, "code"):
             return redemption
     raise RuntimeError("Could not draw a unique reward code")
 

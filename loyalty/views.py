@@ -32,11 +32,8 @@ def loyalty_page(request, token: str):
     language = translation.get_language()
     error = ""
     if request.method == "POST":
-        reward = (
-            Reward.objects.filter(pk=request.POST.get("reward", "0") or 0, active=True).first()
-            if (request.POST.get("reward", "").isdigit())
-            else None
-        )
+        chosen = request.POST.get("reward", "")
+        reward = Reward.objects.filter(pk=chosen, active=True).first() if chosen.isdigit() else None
         if reward is None:
             error = _("This reward is no longer offered.")
         elif not ratelimit.allow("loyalty-redeem", token_digest(token), limit=REDEEMS_PER_HOUR):

@@ -1,10 +1,7 @@
 """The rows of the survey feature. Facts about one row live here; writes that touch
 several rows are in services.py."""
 
-import hashlib
-import hmac
 import secrets
-from base64 import urlsafe_b64encode
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order
 from retention_crm.texts import LANGUAGE_CODES, in_language, missing_languages  # noqa: F401 (used by the survey modules)
+from retention_crm.tokens import link_mac
 
 
 def optional_link(to, *, related_name: str, verbose_name) -> models.ForeignKey:
@@ -287,10 +285,7 @@ class SurveyInvitation(models.Model):
 
 
 def invitation_mac(invitation_id: int, salt: str) -> str:
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"survey-invitation:{invitation_id}:{salt}".encode(), hashlib.sha256
-    ).digest()
-    return urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return link_mac("survey-invitation", invitation_id, salt)
 
 
 def parse_token(token: str) -> tuple[int, str] | None:

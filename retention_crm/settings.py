@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "customers",
     "feedback",
     "loyalty",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -366,6 +367,8 @@ CELERY_BEAT_SCHEDULE = {
     # expire within 30 days; the nightly tier evaluation.
     "loyalty-hourly": {"task": "loyalty.tasks.loyalty_hourly", "schedule": 60 * 60},
     "loyalty-nightly": {"task": "loyalty.tasks.loyalty_nightly", "schedule": crontab(hour=2, minute=30)},
+    # Churn risk and predicted CLV of every customer, after the tiers changed.
+    "insights-nightly": {"task": "insights.tasks.insights_nightly", "schedule": crontab(hour=3, minute=15)},
 }
 
 

@@ -103,15 +103,8 @@ def liability(*, now: datetime | None = None) -> Liability:
     totals = Account.objects.aggregate(
         accounts=Count("pk"), available=Sum("balance", default=0), pending=Sum("pending", default=0)
     )
-    since = now - timedelta(days=365)
-    flows = Entry.objects.filter(created_at__gte=since, created_at__lte=now).aggregate(
-        earned=Sum("points", filter=Q(points__gt=0), default=0),
-        redeemed=Sum("points", filter=Q(kind=EntryKind.REDEEM), default=0),
-        expired=Sum("points", filter=Q(kind=EntryKind.EXPIRE), default=0),
-    )
+    flows = points_flows(now - timedelta(days=365), now + timedelta(microseconds=1))
     outstanding = totals["available"] + totals["pending"]
-    earned, redeemed = flows["earned"], -flows["redeemed"]
-    rate = (Decimal(redeemed) * 100 / earned).quantize(Decimal("0.01")) if earned else None
     return Liability(
         accounts=totals["accounts"],
         points_available=totals["available"],
@@ -119,11 +112,51 @@ def liability(*, now: datetime | None = None) -> Liability:
         point_value=program.point_value,
         value=(outstanding * program.point_value).quantize(Decimal("0.01")),
         currency=program.currency,
-        earned_12_months=earned,
-        redeemed_12_months=redeemed,
-        expired_12_months=-flows["expired"],
-        redemption_rate=rate,
+        earned_12_months=flows.earned,
+        redeemed_12_months=flows.redeemed,
+        expired_12_months=flows.expired,
+        redemption_rate=flows.redemption_rate,
     )
+
+
+@dataclass(frozen=True)
+class PointsFlows:
+    earned: int  # every positive entry: orders, bonuses, goodwill, positive adjustments
+    redeemed: int
+    expired: int
+    net: int  # the sum of every entry
+
+    @property
+    def redemption_rate(self) -> Decimal | None:
+        """Points redeemed per 100 earned, 2 decimals; None when nothing was earned."""
+        return (Decimal(self.redeemed) * 100 / self.earned).quantize(Decimal("0.01")) if self.earned else None
+
+
+def points_flows(since: datetime, until: datetime | None = None) -> PointsFlows:
+    """What entered and left the ledger in [since, until), by the entries' dates (an
+    order's points are dated from the order); no `until`: up to now and beyond. One
+    index-only scan (entry_created)."""
+    entries = Entry.objects.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    flows = entries.aggregate(
+        earned=Sum("points", filter=Q(points__gt=0), default=0),
+        redeemed=Sum("points", filter=Q(kind=EntryKind.REDEEM), default=0),
+        expired=Sum("points", filter=Q(kind=EntryKind.EXPIRE), default=0),
+        net=Sum("points", default=0),
+    )
+    return PointsFlows(earned=flows["earned"], redeemed=-flows["redeemed"], expired=-flows["expired"], net=flows["net"])
+
+
+def points_outstanding() -> int:
+    """Points members hold now, spendable and pending (the sum of every entry)."""
+    totals = Account.objects.aggregate(available=Sum("balance", default=0), pending=Sum("pending", default=0))
+    return totals["available"] + totals["pending"]
+
+
+def members_per_tier() -> list[tuple[int | None, int]]:
+    """(tier id or None, members), one aggregate query."""
+    return list(Account.objects.values_list("tier_id").annotate(members=Count("pk")).order_by("tier_id"))
 
 
 def describe(entry: Entry, language: str) -> str:

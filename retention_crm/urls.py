@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -8,10 +7,6 @@ from customers import api as customers_api
 from feedback import api as feedback_api
 from feedback.surveys import api as surveys_api
 from loyalty import api as loyalty_api
-
-admin.site.site_header = _("Retention CRM")
-admin.site.site_title = _("Retention CRM")
-admin.site.index_title = _("Customer care")
 
 router = DefaultRouter()
 customers_api.register(router)

@@ -31,7 +31,7 @@ def main(source: str) -> int:
                     entry.msgstr = value
                 if "fuzzy" in entry.flags:
                     entry.flags.remove("fuzzy")
-                entry.previous_msgid = None
+                entry.previous_msgid = entry.previous_msgid_plural = entry.previous_msgctxt = None
         catalog.save(str(path))
         missing = [entry.msgid for entry in catalog if not entry.translated() or "fuzzy" in entry.flags]
         left += len(missing)

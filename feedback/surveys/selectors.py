@@ -86,14 +86,17 @@ def _grouped(queryset: QuerySet, *group_by: str) -> list[dict]:
     return list(queryset.values("survey__kind", *group_by).annotate(**COUNTS).order_by("survey__kind", *group_by))
 
 
+def survey_totals(period: ServicePeriod) -> dict:
+    """NPS, CSAT and CLI of the period (keys nps, csat, cli), in one aggregate query."""
+    overall = {row["survey__kind"]: row for row in _grouped(_responses(period))}
+    empty = dict.fromkeys(COUNTS, 0)
+    return {kind.value: _figures(kind, overall.get(kind, empty)) for kind in SCORED_KINDS}
+
+
 def survey_scores(period: ServicePeriod) -> dict:
     """Every survey figure of the period, as JSON-ready values (the API and the command)."""
     responses = _responses(period)
-    overall = {row["survey__kind"]: row for row in _grouped(responses)}
-    empty = dict.fromkeys(COUNTS, 0)
-    result: dict = {"start": period.start.isoformat(), "end": period.end.isoformat()}
-    for kind in SCORED_KINDS:
-        result[kind.value] = _figures(kind, overall.get(kind, empty))
+    result: dict = {"start": period.start.isoformat(), "end": period.end.isoformat(), **survey_totals(period)}
     result["trend"] = monthly_trend(period.start, period.end)
     result["segments"] = {
         name: [

@@ -34,7 +34,6 @@ from .imports.customers import customers_import
 from .imports.orders import orders_import
 from .models import Customer, Delivery, Entry, Message, Order, OrderLine, Product
 from .resources import CustomerResource, OrderResource
-from .selectors import customer_lifetime
 
 # --- Lists that stay fast at a million rows ------------------------------------------
 
@@ -229,18 +228,7 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
             return queryset.with_email(term), False
         return super().get_search_results(request, queryset, search_term)
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.pk:
-            context["lifetime"] = customer_lifetime(obj)
-            context["recent_orders"] = obj.orders.order_by("-placed_at", "-id")[:20]
-            context["orders_url"] = reverse("admin:customers_order_changelist") + f"?customer__id__exact={obj.pk}"
-            # The whole history with this person: tickets, what they wrote, what we sent,
-            # notes, calls and meetings (newest first).
-            context["timeline"] = obj.messages.timeline().select_related("author", "ticket")[:50]
-            context["timeline_url"] = reverse("admin:customers_message_changelist") + f"?customer__id__exact={obj.pk}"
-            context["tickets"] = obj.tickets.order_by("-created_at").select_related("assignee")[:20]
-            context["log_url"] = reverse("admin:customers_message_add") + f"?customer={obj.pk}"
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    # The change page is the customer 360 page: insights.admin adds what it shows.
 
 
 # --- Orders --------------------------------------------------------------------------

@@ -60,6 +60,15 @@ class CustomerScore(models.Model):
         return f"{self.customer_id}: {self.churn_risk}"
 
 
+class AtRiskCustomer(CustomerScore):
+    """The admin's work queue: customers at risk, the most valuable first."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("customer at risk")
+        verbose_name_plural = _("customers at risk")
+
+
 class Outcome(models.TextChoices):
     OPEN = "open", _("In progress")
     REACHED = "reached", _("Reached, staying")

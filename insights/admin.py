@@ -1,0 +1,218 @@
+"""The customer 360 page, the at-risk work queue and outreach, in the admin."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import get_language, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from customers.admin import CustomerAdmin, FastListMixin
+from customers.models import Customer, Entry
+
+from .customer360 import customer_figures, parse_cursor, timeline
+from .models import AtRiskCustomer, Outcome, Outreach
+from .services import outreach_close, outreach_take
+
+# --- Customer 360 ---------------------------------------------------------------------
+
+
+class Customer360Admin(CustomerAdmin):
+    """The customers app's admin, with the page that shows everything about one person."""
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            events, older = timeline(obj, cursor=parse_cursor(request.GET.get("before")), language=get_language())
+            context.update(
+                figures=customer_figures(obj),
+                events=events,
+                older_url=f"?before={older}#customer-timeline" if older else "",
+                newest_url="?#customer-timeline" if request.GET.get("before") else "",
+                tickets=obj.tickets.order_by("-created_at").select_related("assignee")[:20],
+                orders_url=reverse("admin:customers_order_changelist") + f"?customer__id__exact={obj.pk}",
+                messages_url=reverse("admin:customers_message_changelist") + f"?customer__id__exact={obj.pk}",
+                log_url=reverse("admin:customers_message_add") + f"?customer={obj.pk}",
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, Customer360Admin)
+
+
+# --- The at-risk work queue -----------------------------------------------------------
+
+
+class RiskFilter(admin.SimpleListFilter):
+    title = _("churn risk")
+    parameter_name = "risk"
+
+    def lookups(self, request, model_admin):
+        return [("high", _("High (60 and more)")), ("medium", _("Medium (30–59)")), ("low", _("Low (1–29)"))]
+
+    def queryset(self, request, queryset):
+        bands = {"high": (60, 100), "medium": (30, 59), "low": (1, 29)}
+        if self.value() in bands:
+            low, high = bands[self.value()]
+            return queryset.filter(churn_risk__gte=low, churn_risk__lte=high)
+        return queryset
+
+
+class TakenFilter(admin.SimpleListFilter):
+    title = _("outreach")
+    parameter_name = "taken"
+
+    def lookups(self, request, model_admin):
+        return [("no", _("Nobody has taken them")), ("mine", _("Taken by me")), ("yes", _("Taken"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(taken_by_name__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(taken_by_name__isnull=False)
+        if self.value() == "mine":
+            return queryset.filter(taken_by_name=request.user.get_username())
+        return queryset
+
+
+@admin.register(AtRiskCustomer)
+class AtRiskAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = (
+        "customer_link",
+        "churn_risk",
+        "why",
+        "predicted_clv",
+        "value_at_risk",
+        "last_order_at",
+        "nps_group",
+        "taken_by_name",
+    )
+    list_filter = (RiskFilter, TakenFilter, "nps_group")
+    ordering = ("-value_at_risk", "customer_id")
+    search_fields = ("customer__name", "customer__email", "customer__external_id")
+    actions = ("take",)
+    list_select_related = ("customer",)
+
+    def get_queryset(self, request):
+        open_outreach = Outreach.objects.filter(customer=OuterRef("customer"), closed_at__isnull=True)
+        return (
+            super()
+            .get_queryset(request)
+            .filter(churn_risk__gt=0)
+            .annotate(taken_by_name=Subquery(open_outreach.values("taken_by__username")[:1]))
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("insights.view_customerscore")
+
+    @admin.display(description=_("customer"), ordering="customer__name")
+    def customer_link(self, score):
+        url = reverse("admin:customers_customer_change", args=[score.customer_id])
+        return format_html('<a href="{}">{}</a>', url, score.customer)
+
+    @admin.display(description=_("why"))
+    def why(self, score):
+        parts = [
+            (score.risk_rhythm, _("overdue")),
+            (score.risk_complaints, _("complaints")),
+            (score.risk_surveys, _("unhappy answer")),
+            (score.risk_points, _("points expiring")),
+        ]
+        return ", ".join(f"{label} {points}" for points, label in parts if points)
+
+    @admin.display(description=_("taken by"), ordering="taken_by_name")
+    def taken_by_name(self, score):
+        return score.taken_by_name or "—"
+
+    @admin.action(description=_("Take these customers (I will contact them)"), permissions=["take"])
+    def take(self, request, queryset):
+        taken = outreach_take(customer_ids=list(queryset.values_list("customer_id", flat=True)), user=request.user)
+        skipped = queryset.count() - len(taken)
+        self.message_user(
+            request,
+            ngettext("You took %(count)d customer.", "You took %(count)d customers.", len(taken))
+            % {"count": len(taken)},
+            messages.SUCCESS,
+        )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d was taken by someone else already.",
+                    "%(count)d were taken by someone else already.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+
+    def has_take_permission(self, request):
+        return request.user.has_perm("insights.add_outreach")
+
+
+# --- Outreach ---------------------------------------------------------------------------
+
+
+class OutreachForm(forms.ModelForm):
+    contact = forms.ChoiceField(
+        label=_("What I did"),
+        choices=[(Entry.CALL, _("Call")), (Entry.NOTE, _("Note")), (Entry.MEETING, _("Meeting"))],
+        initial=Entry.CALL,
+    )
+    log = forms.CharField(
+        label=_("What was said or done"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+        required=False,
+        help_text=_("Goes on the customer's timeline."),
+    )
+
+    class Meta:
+        model = Outreach
+        fields = ("outcome",)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("outcome") and cleaned["outcome"] != Outcome.OPEN and not cleaned.get("log", "").strip():
+            self.add_error("log", _("Say what you did before you close the outreach."))
+        return cleaned
+
+
+@admin.register(Outreach)
+class OutreachAdmin(FastListMixin, admin.ModelAdmin):
+    form = OutreachForm
+    list_display = ("customer", "taken_by", "taken_at", "churn_risk", "value_at_risk", "outcome", "closed_at")
+    list_filter = ("outcome", ("taken_by", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("customer", "taken_by")
+    readonly_fields = ("customer_link", "taken_by", "taken_at", "churn_risk", "value_at_risk", "closed_at")
+    fields = ("customer_link", "taken_by", "taken_at", "churn_risk", "value_at_risk", "outcome", "contact", "log")
+    ordering = ("closed_at", "-taken_at")
+
+    def has_add_permission(self, request):
+        return False  # outreach starts from the work queue
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, outreach):
+        url = reverse("admin:customers_customer_change", args=[outreach.customer_id])
+        return format_html('<a href="{}">{}</a>', url, outreach.customer)
+
+    def save_model(self, request, obj, form, change):
+        outreach_close(
+            outreach=obj,
+            outcome=form.cleaned_data["outcome"],
+            contact=form.cleaned_data["contact"],
+            log=form.cleaned_data.get("log", ""),
+            author=request.user,
+            now=timezone.now(),
+        )

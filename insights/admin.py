@@ -1,5 +1,7 @@
 """The customer 360 page, the at-risk work queue and outreach, in the admin."""
 
+import copy
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
@@ -13,14 +15,40 @@ from customers.admin import CustomerAdmin, FastListMixin
 from customers.models import Customer, Entry
 
 from .customer360 import customer_figures, parse_cursor, timeline
-from .models import AtRiskCustomer, Outcome, Outreach
+from .models import AtRiskCustomer, Outcome, Outreach, Segment
+from .segments import SegmentRules, segment_customers
 from .services import outreach_close, outreach_take
 
 # --- Customer 360 ---------------------------------------------------------------------
 
 
+class SegmentListFilter(admin.SimpleListFilter):
+    """Narrows the customer list to a segment: what the list's export then exports and
+    what its survey campaign action then invites."""
+
+    title = _("segment")
+    parameter_name = "segment"
+
+    def lookups(self, request, model_admin):
+        return list(Segment.objects.values_list("pk", "name"))
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        segment = Segment.objects.filter(pk=self.value()).first()
+        if segment is None:
+            return queryset.none()
+        try:
+            members = segment_customers(segment.rules)
+        except ValueError:
+            return queryset.none()  # rules that no longer hold (the segment page says why)
+        return queryset.filter(pk__in=members.values("pk"))
+
+
 class Customer360Admin(CustomerAdmin):
     """The customers app's admin, with the page that shows everything about one person."""
+
+    list_filter = (SegmentListFilter, *CustomerAdmin.list_filter)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
@@ -216,3 +244,73 @@ class OutreachAdmin(FastListMixin, admin.ModelAdmin):
             author=request.user,
             now=timezone.now(),
         )
+
+
+# --- Segments ---------------------------------------------------------------------------
+
+
+class SegmentFormBase(forms.ModelForm):
+    """The segment's name and description, and its rules as fields of their own (the
+    rules' fields are SegmentRules', declared below; SegmentRules validates and stores
+    them)."""
+
+    class Meta:
+        model = Segment
+        fields = ("name", "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules_form = SegmentRules(self.data if self.is_bound else None)
+        if not self.is_bound:
+            self.initial.update(self.instance.rules)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.rules_form.is_valid():
+            for field, errors in self.rules_form.errors.items():
+                for error in errors:
+                    if field == "__all__" or field not in self.errors:
+                        self.add_error(None if field == "__all__" else field, error)
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.rules = self.rules_form.rules()
+        return super().save(commit)
+
+
+SegmentForm = type("SegmentForm", (SegmentFormBase,), copy.deepcopy(SegmentRules.base_fields))
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ("name", "description", "members_link", "updated_at")
+    search_fields = ("name",)
+    readonly_fields = ("members_now",)
+
+    def get_fieldsets(self, request, obj=None):
+        rules = list(SegmentRules.base_fields)
+        return [
+            (None, {"fields": ("name", "description", *(("members_now",) if obj else ()))}),
+            (_("Who is in it"), {"fields": rules, "description": _("Customers meeting every rule given.")}),
+        ]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("customers now"))
+    def members_now(self, segment):
+        try:
+            count = segment_customers(segment.rules).count()
+        except ValueError as error:
+            return format_html("<strong>{}</strong> {}", _("These rules no longer hold:"), error)
+        url = reverse("admin:customers_customer_changelist") + f"?segment={segment.pk}"
+        return format_html('{} · <a href="{}">{}</a>', count, url, _("Show, export or invite them"))
+
+    @admin.display(description=_("customers"))
+    def members_link(self, segment):
+        # A link, not a count: counting every segment of the list would cost a query each.
+        url = reverse("admin:customers_customer_changelist") + f"?segment={segment.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Show"))

@@ -106,3 +106,25 @@ class Outreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer} ({self.get_outcome_display()})"
+
+
+class Segment(models.Model):
+    """A saved, named filter over customers (insights.segments says what the rules mean)."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    rules = models.JSONField(_("rules"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("created by"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name

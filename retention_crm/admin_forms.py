@@ -3,14 +3,42 @@
 from django import forms
 from django.conf import settings
 from django.contrib.admin import helpers
+from django.forms.models import ModelFormMetaclass
 from django.template.response import TemplateResponse
+from django.utils.text import format_lazy
 
 from .texts import LANGUAGE_CODES
 
 LANGUAGE_NAMES = dict(settings.LANGUAGES)
 
 
-class TranslatedTextsForm(forms.ModelForm):
+class _TranslatedBoxes(ModelFormMetaclass):
+    """Declares a box per language for each text named in `translated`, when the class
+    is made: the admin builds its fieldsets and forms from declared fields, so boxes
+    added later, in __init__, would never be shown."""
+
+    def __new__(mcs, name, bases, attrs):
+        meta = attrs.get("Meta")
+        translated = attrs.get("translated", ())
+        if meta is not None and translated:
+            required = attrs.get("required_in_english", ())
+            multiline = attrs.get("multiline", ())
+            for text in translated:
+                label = meta.model._meta.get_field(text).verbose_name
+                for code in LANGUAGE_CODES:
+                    attrs[f"{text}__{code}"] = forms.CharField(
+                        label=format_lazy("{} ({})", label, LANGUAGE_NAMES[code]),
+                        required=code == "en" and text in required,
+                        widget=(
+                            forms.Textarea(attrs={"rows": 2})
+                            if text in multiline
+                            else forms.TextInput(attrs={"size": 60})
+                        ),
+                    )
+        return super().__new__(mcs, name, bases, attrs)
+
+
+class TranslatedTextsForm(forms.ModelForm, metaclass=_TranslatedBoxes):
     """Shows each JSON text ({"en": …, "da": …}) named in `translated` as one box per
     language, and puts them back together on save. English is required where the text
     is; another language left empty falls back to English for the customer."""
@@ -23,17 +51,8 @@ class TranslatedTextsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in self.translated:
             stored = getattr(self.instance, name, None) or {}
-            label = self.Meta.model._meta.get_field(name).verbose_name
             for code in LANGUAGE_CODES:
-                widget = (
-                    forms.Textarea(attrs={"rows": 2}) if name in self.multiline else forms.TextInput(attrs={"size": 60})
-                )
-                self.fields[f"{name}__{code}"] = forms.CharField(
-                    label=f"{label} ({LANGUAGE_NAMES[code]})",
-                    required=code == "en" and name in self.required_in_english,
-                    initial=stored.get(code, ""),
-                    widget=widget,
-                )
+                self.initial.setdefault(f"{name}__{code}", stored.get(code, ""))
 
     def clean(self):
         cleaned = super().clean()

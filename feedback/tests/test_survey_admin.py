@@ -177,3 +177,10 @@ def test_invitations_filter_by_expired(manager_client):
         sent = manager_client.get("/admin/feedback/surveyinvitation/?status=sent").content.decode()
     assert "old@example.com" in expired and "new@example.com" not in expired
     assert "new@example.com" in sent and "old@example.com" not in sent
+
+
+def test_the_survey_page_shows_a_box_per_language_for_the_survey_and_its_questions(manager_client):
+    survey = Survey.objects.get(kind="nps")
+    page = manager_client.get(f"/admin/feedback/survey/{survey.pk}/change/").content.decode()
+    assert f'value="{survey.title["da"]}"' in page and 'name="title__da"' in page
+    assert 'name="questions-0-text__ko"' in page

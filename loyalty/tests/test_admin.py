@@ -5,7 +5,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from feedback.services import ticket_open
-from loyalty.models import Account, Entry, EntryKind
+from loyalty.models import Account, Entry, EntryKind, Tier
 from loyalty.services import points_adjust
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +88,10 @@ def test_the_account_list_takes_a_fixed_number_of_queries(
     manager_client.get("/admin/loyalty/account/")
     with django_assert_max_num_queries(8):
         assert manager_client.get("/admin/loyalty/account/").status_code == 200
+
+
+def test_the_tier_page_has_a_box_per_language_holding_each_name(manager_client):
+    tier = Tier.objects.create(rank=9, names={"en": "Platinum", "ko": "플래티넘"}, threshold=9000)
+    page = manager_client.get(f"/admin/loyalty/tier/{tier.pk}/change/").content.decode()
+    assert 'name="names__ko"' in page and 'value="플래티넘"' in page
+    assert 'name="names__da"' in page and 'name="benefits__zh-hans"' in page

@@ -7,15 +7,18 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from customers.admin import CustomerAdmin, FastListMixin
 from customers.models import Customer, Entry
+from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm
+from retention_crm.texts import LANGUAGE_CODES
 
+from .campaigns import campaign_launch, campaign_results
 from .customer360 import customer_figures, parse_cursor, timeline
-from .models import AtRiskCustomer, Outcome, Outreach, Segment
+from .models import AtRiskCustomer, CampaignStatus, Outcome, Outreach, Segment, WinBackCampaign
 from .segments import SegmentRules, segment_customers
 from .services import outreach_close, outreach_take
 
@@ -314,3 +317,145 @@ class SegmentAdmin(admin.ModelAdmin):
         # A link, not a count: counting every segment of the list would cost a query each.
         url = reverse("admin:customers_customer_changelist") + f"?segment={segment.pk}"
         return format_html('<a href="{}">{}</a>', url, _("Show"))
+
+
+# --- Win-back campaigns -------------------------------------------------------------------
+
+
+class WinBackCampaignForm(TranslatedTextsForm):
+    translated = ("subjects", "bodies", "subjects_b", "bodies_b")
+    required_in_english = ("subjects", "bodies")
+    multiline = ("bodies", "bodies_b")
+
+    class Meta:
+        model = WinBackCampaign
+        fields = ["name", "segment", "reward", "measure_days", "split", "reward_b"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("split") and (
+            cleaned.get("reward_b") or cleaned.get("subjects_b") or cleaned.get("bodies_b")
+        ):
+            self.add_error("split", _("Variant B is filled in: tick “A/B test”, or empty variant B."))
+        return cleaned
+
+
+@admin.register(WinBackCampaign)
+class WinBackCampaignAdmin(admin.ModelAdmin):
+    form = WinBackCampaignForm
+    list_display = ("name", "segment", "status", "started_at", "emailed", "skipped", "results_summary")
+    list_filter = ("status",)
+    list_select_related = ("segment",)
+    actions = ("send",)
+    readonly_fields = ("audience_now", "status", "started_at", "finished_at", "emailed", "skipped", "results")
+
+    def get_fieldsets(self, request, obj=None):
+        results = (
+            _("Sending and results"),
+            {"fields": ["status", "started_at", "finished_at", "emailed", "skipped", "results"]},
+        )
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            # Sent (or sending): what customers got stays on record as it was.
+            return [
+                (None, {"fields": ["name", "segment", "audience_now", "reward", "measure_days"]}),
+                (_("The email"), {"fields": ["email_a"]}),
+                (_("Variant B (A/B test)"), {"fields": ["split", "reward_b", "email_b"]}),
+                results,
+            ]
+        texts = [name for name in self.form.base_fields if "__" in name]
+        a_texts = [name for name in texts if name.startswith(("subjects__", "bodies__"))]
+        b_texts = [name for name in texts if name.startswith(("subjects_b__", "bodies_b__"))]
+        return [
+            (None, {"fields": ["name", "segment", "audience_now", "reward", "measure_days"]}),
+            (_("The email"), {"fields": a_texts}),
+            (_("Variant B (A/B test)"), {"fields": ["split", "reward_b", *b_texts], "classes": ["collapse"]}),
+            results,
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            model_fields = ["name", "segment", "reward", "measure_days", "split", "reward_b"]
+            return [*self.readonly_fields, *model_fields, "email_a", "email_b"]
+        return self.readonly_fields
+
+    @staticmethod
+    def _texts(subjects: dict, bodies: dict):
+        return format_html_join(
+            "",
+            "<p><strong>{}</strong> — {}<br>{}</p>",
+            ((LANGUAGE_NAMES[code], subjects.get(code, "—"), bodies.get(code, "—")) for code in LANGUAGE_CODES),
+        )
+
+    @admin.display(description=_("the email"))
+    def email_a(self, campaign):
+        return self._texts(campaign.subjects, campaign.bodies)
+
+    @admin.display(description=_("the email of variant B"))
+    def email_b(self, campaign):
+        return self._texts(campaign.subjects_b, campaign.bodies_b) if campaign.split else "—"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("customers in the segment now"))
+    def audience_now(self, campaign):
+        if not campaign.pk:
+            return "—"
+        try:
+            return segment_customers(campaign.segment.rules).count()
+        except ValueError as error:
+            return format_html("<strong>{}</strong> {}", _("These rules no longer hold:"), error)
+
+    @admin.display(description=_("won back"))
+    def results_summary(self, campaign):
+        if campaign.status == CampaignStatus.DRAFT:
+            return "—"
+        return (
+            " · ".join(f"{result.variant}: {result.won_back}/{result.emailed}" for result in campaign_results(campaign))
+            or "—"
+        )
+
+    @admin.display(description=_("results"))
+    def results(self, campaign):
+        if not campaign.pk or campaign.status == CampaignStatus.DRAFT:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    result.variant,
+                    result.emailed,
+                    result.won_back,
+                    "—" if result.rate is None else f"{result.rate:.2f} %",
+                    "—" if result.interval is None else f"{result.interval[0]:.2f} – {result.interval[1]:.2f} %",
+                    result.revenue,
+                )
+                for result in campaign_results(campaign)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table><p class='help'>{}</p>",
+            _("Variant"), _("Emailed"), _("Ordered again"), _("Win-back rate"), _("Confidence interval (0.95)"),
+            _("Revenue"),
+            rows,
+            _("Ordered again: a counted order within %(days)d days of the email. The interval is Wilson's.")
+            % {"days": campaign.measure_days},
+        )  # fmt: skip
+
+    @admin.action(description=_("Send these campaigns now"), permissions=["change"])
+    def send(self, request, queryset):
+        started = [campaign for campaign in queryset if campaign_launch(campaign)]
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d campaign is being sent; the emails go out over the next minutes.",
+                "%(count)d campaigns are being sent; the emails go out over the next minutes.",
+                len(started),
+            )
+            % {"count": len(started)},
+            messages.SUCCESS if started else messages.WARNING,
+        )

@@ -6,3 +6,7 @@ class InsightsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "insights"
     verbose_name = _("Retention insights")
+
+    def ready(self) -> None:
+        # Registers the check and renderer of the win-back email with the outbox.
+        from . import campaigns  # noqa: F401

@@ -5,6 +5,7 @@ The scores are recomputed nightly by `insights.scoring.scores_compute` in set-ba
 docs/architecture.md ("Churn risk and CLV") gives the formulas."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -128,3 +129,83 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+
+
+class WinBackCampaign(models.Model):
+    """An offer emailed to a segment (insights.campaigns sends it and reports on it).
+    With `split`, each customer gets variant A or B at random; B has its own texts and
+    offer where they are given, A's otherwise."""
+
+    name = models.CharField(_("name"), max_length=200)
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="+", verbose_name=_("segment"))
+    reward = models.ForeignKey(
+        "loyalty.Reward", on_delete=models.PROTECT, related_name="+", verbose_name=_("offer"),
+        help_text=_("Each customer gets a code of their own for this reward."),
+    )  # fmt: skip
+    subjects = models.JSONField(_("subject"), default=dict)
+    bodies = models.JSONField(
+        _("text"), default=dict,
+        help_text=_("{name} is replaced with the customer's name; the code and the offer follow the text."),
+    )  # fmt: skip
+    split = models.BooleanField(
+        _("A/B test"), default=False, help_text=_("Half of the customers, chosen at random, get variant B.")
+    )
+    reward_b = models.ForeignKey(
+        "loyalty.Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("offer of variant B"),
+    )  # fmt: skip
+    subjects_b = models.JSONField(_("subject of variant B"), default=dict, blank=True)
+    bodies_b = models.JSONField(_("text of variant B"), default=dict, blank=True)
+    measure_days = models.PositiveSmallIntegerField(
+        _("count orders for (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("A customer is won back by a counted order within this many days of the email."),
+    )  # fmt: skip
+    status = models.CharField(_("status"), max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    # A deadline row (DESIGN.md, mechanism 1): the minute sweep sends the next batch.
+    send_at = models.DateTimeField(_("send from"), null=True, blank=True)
+    cursor = models.BigIntegerField(default=0, editable=False)  # the last customer id handled
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    emailed = models.PositiveIntegerField(_("emailed"), default=0)
+    skipped = models.PositiveIntegerField(_("not emailed"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("created by"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("win-back campaign")
+        verbose_name_plural = _("win-back campaigns")
+        indexes = [models.Index(fields=["send_at"], name="winback_due", condition=Q(status="sending"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WinBackRecipient(models.Model):
+    """One customer of a campaign: the variant drawn, the code given, or why no email."""
+
+    campaign = models.ForeignKey(
+        WinBackCampaign, on_delete=models.CASCADE, related_name="recipients", verbose_name=_("campaign")
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer"))
+    variant = models.CharField(_("variant"), max_length=1, default="A")
+    code = models.CharField(_("code"), max_length=32, blank=True)
+    skipped = models.CharField(_("why not emailed"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("when"))
+
+    class Meta:
+        verbose_name = _("win-back recipient")
+        verbose_name_plural = _("win-back recipients")
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="winback_once_per_customer")]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="winback_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.customer_id} ({self.variant})"

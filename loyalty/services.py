@@ -770,6 +770,14 @@ def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = 
     return Redeemed(redemption=redemption, entry=entry, balance=account.balance)
 
 
+def reward_codes_give(*, customer_ids: list[int], reward: Reward, now: datetime) -> dict[int, Redemption]:
+    """A code for `reward` to each of these customers, costing no points (a campaign's
+    offer): {customer id: redemption}. Opens the accounts that are missing."""
+    account_ensure(customer_ids)
+    accounts = Account.objects.in_bulk(customer_ids)
+    return {pk: _issue(accounts[pk], reward, now=now, points=0, given=True) for pk in customer_ids}
+
+
 def _issue(account: Account, reward: Reward, *, now: datetime, points: int, given: bool = False) -> Redemption:
     """A redemption with a new random code (the same code drawn twice, about never:
     draw again)."""

@@ -433,10 +433,13 @@ LOYALTY_REFERRAL_URL = env.str("LOYALTY_REFERRAL_URL", default="")
 # How long a link to a customer's loyalty page works (each loyalty email has a fresh one).
 LOYALTY_LINK_DAYS = env.int("LOYALTY_LINK_DAYS", default=60)
 # Contact fatigue: at most this many loyalty emails (thanks, tier, birthday, expiring
-# points, referral) reach one customer in seven days; the rest are cancelled, not queued.
+# points, referral) and win-back offers reach one customer in seven days; the rest are
+# cancelled, not queued.
 LOYALTY_EMAILS_PER_WEEK = env.int("LOYALTY_EMAILS_PER_WEEK", default=3)
 # The thank-you for a first paid order goes out this many minutes after it.
 LOYALTY_THANKS_DELAY_MINUTES = env.int("LOYALTY_THANKS_DELAY_MINUTES", default=30)
+# A customer gets at most one win-back offer in this many days, whatever the campaign.
+WIN_BACK_QUIET_DAYS = env.int("WIN_BACK_QUIET_DAYS", default=90)
 
 
 # --- Retention metrics ---------------------------------------------------------------

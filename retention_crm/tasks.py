@@ -18,6 +18,7 @@ def sweeps():
     from customers.outbox import outbox_sweep
     from feedback.services import reminder_sweep, ticket_autoclose_sweep, ticket_sla_sweep
     from feedback.surveys.services import survey_invitation_sweep
+    from insights.campaigns import campaigns_sweep
     from loyalty.services import pending_release_sweep, points_expiry_sweep, referral_reward_sweep
 
     return [
@@ -28,6 +29,7 @@ def sweeps():
         ("pending points", pending_release_sweep),
         ("expired points", points_expiry_sweep),
         ("referral rewards", referral_reward_sweep),
+        ("win-back campaigns", campaigns_sweep),
         ("outbox", outbox_sweep),
     ]
 

@@ -1,9 +1,28 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-# Agents work the at-risk queue; managers also see the dashboard's retention figures.
-AGENT = ["view_customerscore", "view_outreach", "add_outreach", "change_outreach"]
-MANAGER = [*AGENT, "delete_outreach", "view_dashboard"]
+# Agents work the at-risk queue and use segments and campaigns; managers also define
+# them and see the dashboard's retention, revenue and points figures.
+AGENT = [
+    "view_customerscore",
+    "view_outreach",
+    "add_outreach",
+    "change_outreach",
+    "view_segment",
+    "view_winbackcampaign",
+    "view_winbackrecipient",
+]
+MANAGER = [
+    *AGENT,
+    "delete_outreach",
+    "view_dashboard",
+    "add_segment",
+    "change_segment",
+    "delete_segment",
+    "add_winbackcampaign",
+    "change_winbackcampaign",
+    "delete_winbackcampaign",
+]
 
 
 def forwards(apps, schema_editor):
@@ -20,6 +39,10 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("insights", "0001_scores_and_outreach"), ("loyalty", "0003_entry_indexes"), ("feedback", "0006_gold_complaints_policy")]
+    dependencies = [
+        ("insights", "0001_initial"),
+        ("loyalty", "0004_entry_created_index"),
+        ("feedback", "0006_gold_complaints_policy"),
+    ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

@@ -73,7 +73,7 @@ def test_a_customer_taken_by_a_colleague_is_left_to_them(agent_client, manager):
     assert Outreach.objects.get().taken_by == manager
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_taking_the_same_customers_at_once_get_one_outreach_each_customer():
     group = Group.objects.get(name="Support agent")
     users = [User.objects.create_user(f"racer{n}", password="x", is_staff=True) for n in range(2)]

@@ -41,6 +41,9 @@ class CustomerScore(models.Model):
     risk_surveys = models.PositiveSmallIntegerField(_("risk from survey answers"), default=0)
     risk_points = models.PositiveSmallIntegerField(_("risk from expiring points"), default=0)
     nps_group = models.CharField(_("NPS group"), max_length=10, choices=NpsGroup.choices, blank=True)
+    # Whether their last resolved complaint was resolved by the date first promised;
+    # None: no complaint resolved yet.
+    last_promise_kept = models.BooleanField(_("last complaint's promise kept"), null=True, blank=True)
     # churn_risk / 100 × predicted_clv: what the work queue sorts by.
     value_at_risk = models.DecimalField(_("value at risk"), max_digits=14, decimal_places=2, default=0)
     computed_at = models.DateTimeField(_("computed"))
@@ -59,6 +62,23 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.churn_risk}"
+
+
+class ProductPair(models.Model):
+    """Two products bought in the same order, and in how many counted orders (nightly)."""
+
+    product_a = models.ForeignKey("customers.Product", on_delete=models.CASCADE, related_name="+")
+    product_b = models.ForeignKey("customers.Product", on_delete=models.CASCADE, related_name="+")
+    orders = models.IntegerField(_("orders"))
+
+    class Meta:
+        verbose_name = _("product pair")
+        verbose_name_plural = _("product pairs")
+        constraints = [models.UniqueConstraint(fields=["product_a", "product_b"], name="product_pair_once")]
+        indexes = [models.Index(fields=["-orders"], name="product_pair_top")]
+
+    def __str__(self) -> str:
+        return f"{self.product_a_id} + {self.product_b_id}: {self.orders}"
 
 
 class AtRiskCustomer(CustomerScore):

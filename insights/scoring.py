@@ -89,6 +89,15 @@ complaints AS (
     WHERE kind = %(complaint)s AND (status IN ({active}) OR resolve_by >= {breach_since})
     GROUP BY customer_id
 ),
+promises AS (
+    SELECT customer_id, promise_kept FROM (
+        SELECT customer_id, promise_kept,
+               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY first_resolved_at DESC, id DESC) AS n
+        FROM feedback_ticket
+        WHERE kind = %(complaint)s AND promise_kept IS NOT NULL
+    ) ranked
+    WHERE n = 1
+),
 last_answers AS (
     SELECT customer_id, kind, score FROM (
         SELECT r.customer_id, s.kind, r.score,
@@ -122,6 +131,7 @@ features AS (
            COALESCE(b.products, 0) AS products,
            COALESCE(k.unresolved, 0) AS unresolved, COALESCE(k.breached, 0) AS breached,
            a.nps, a.csat, a.cli,
+           p.promise_kept,
            COALESCE(e.points, 0) AS expiring
     FROM customers_customer c
     LEFT JOIN counted o ON o.customer_id = c.id
@@ -129,6 +139,7 @@ features AS (
     LEFT JOIN complaints k ON k.customer_id = c.id
     LEFT JOIN answers a ON a.customer_id = c.id
     LEFT JOIN expiring e ON e.customer_id = c.id
+    LEFT JOIN promises p ON p.customer_id = c.id
 ),
 parts AS (
     SELECT f.*,
@@ -146,12 +157,14 @@ scored AS (
 )
 INSERT INTO insights_customerscore (
     customer_id, orders, revenue, first_order_at, last_order_at, usual_gap_days, products, predicted_clv,
-    churn_risk, risk_rhythm, risk_complaints, risk_surveys, risk_points, nps_group, value_at_risk, computed_at
+    churn_risk, risk_rhythm, risk_complaints, risk_surveys, risk_points, nps_group, last_promise_kept,
+    value_at_risk, computed_at
 )
 SELECT customer_id, orders, revenue, first_at, last_at, usual_gap, products, ROUND(CAST(clv AS NUMERIC), 2),
        churn_risk, risk_rhythm, risk_complaints, risk_surveys, risk_points,
        CASE WHEN nps IS NULL THEN '' WHEN nps >= 9 THEN 'promoter' WHEN nps >= 7 THEN 'passive'
             ELSE 'detractor' END,
+       promise_kept,
        ROUND(CAST(clv * churn_risk / 100.0 AS NUMERIC), 2), {now}
 FROM scored WHERE true
 ON CONFLICT (customer_id) DO UPDATE SET
@@ -160,6 +173,7 @@ ON CONFLICT (customer_id) DO UPDATE SET
     products = excluded.products, predicted_clv = excluded.predicted_clv, churn_risk = excluded.churn_risk,
     risk_rhythm = excluded.risk_rhythm, risk_complaints = excluded.risk_complaints,
     risk_surveys = excluded.risk_surveys, risk_points = excluded.risk_points, nps_group = excluded.nps_group,
+    last_promise_kept = excluded.last_promise_kept,
     value_at_risk = excluded.value_at_risk, computed_at = excluded.computed_at
 """
 
@@ -264,3 +278,27 @@ def clv_of(revenue: Decimal, orders: int, tenure_days: float, lifespan: float) -
         return Decimal(0)
     per_year = orders * 365.0 / max(tenure_days, 365.0)
     return (revenue / orders * Decimal(per_year) * Decimal(lifespan)).quantize(Decimal("0.01"))
+
+
+# Pairs of distinct products on the same counted order; the top PAIRS_KEPT are kept.
+PAIRS_KEPT = 100
+PAIRS_SQL = """
+INSERT INTO insights_productpair (product_a_id, product_b_id, orders)
+SELECT a.product_id, b.product_id, COUNT(DISTINCT a.order_id) AS orders
+FROM customers_orderline a
+JOIN customers_orderline b ON b.order_id = a.order_id AND b.product_id > a.product_id
+JOIN customers_order o ON o.id = a.order_id
+WHERE o.status NOT IN ({excluded})
+GROUP BY a.product_id, b.product_id
+ORDER BY orders DESC, a.product_id, b.product_id
+LIMIT {kept}
+"""
+
+
+def product_pairs_compute() -> int:
+    """The products most often bought together, anew (one statement, in a transaction:
+    readers see the old pairs until it commits)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM insights_productpair")
+        cursor.execute(PAIRS_SQL.format(excluded=_in_list(COUNTED_EXCLUDED_STATUSES), kept=PAIRS_KEPT))
+        return cursor.rowcount

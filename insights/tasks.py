@@ -4,18 +4,21 @@ import logging
 
 from celery import shared_task
 
-from .scoring import scores_compute
+from .scoring import product_pairs_compute, scores_compute
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
 def insights_nightly() -> None:
-    """Every customer's churn risk and predicted CLV (one statement; safe to run twice)."""
+    """Every customer's churn risk and predicted CLV (one statement; safe to run twice),
+    and the products most often bought together."""
     run = scores_compute()
+    pairs = product_pairs_compute()
     logger.info(
-        "Scored %d customers (expected lifespan %.2f years, shop's usual gap %.1f days)",
+        "Scored %d customers (expected lifespan %.2f years, shop's usual gap %.1f days); %d product pairs",
         run.customers,
         run.lifespan_years,
         run.shop_gap_days,
+        pairs,
     )

@@ -4,11 +4,15 @@ from datetime import date
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from . import charts
 from .dashboard import DashboardPeriod, dashboard, default_period
+from .selectors import customer_value, service_against_retention, top_product_pairs
 
 DASHBOARD_PERMISSION = "insights.view_dashboard"
 
@@ -51,4 +55,26 @@ def dashboard_context(request) -> dict:
     if managers_part:
         context["retention_chart"] = charts.retention_trend_chart(board.trend_months, board.retention_trend)
         context["tiers_chart"] = charts.tiers_chart(board.tiers)
+        context["value"] = customer_value()
+        context["pairs"] = top_product_pairs()
     return context
+
+
+def service_retention_view(request):
+    """Churn and repeat purchases of customers grouped by how we served them."""
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
+        raise PermissionDenied
+    groups = service_against_retention(language=get_language() or "en")
+    sections = [
+        (_("By the promise of their last resolved complaint"), groups["promise"]),
+        (_("By their last NPS answer"), groups["nps"]),
+        (_("By loyalty tier"), groups["tier"]),
+        (_("By acquisition channel"), groups["channel"]),
+    ]
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Service experience against retention"),
+        "sections": sections,
+        "window_days": settings.RETENTION_WINDOW_DAYS,
+    }
+    return TemplateResponse(request, "admin/insights/service_retention.html", context)

@@ -11,6 +11,20 @@ class CrmAdminSite(admin.AdminSite):
     index_title = _("Dashboard")
     index_template = "admin/dashboard_index.html"
 
+    def get_urls(self):
+        from django.urls import path
+
+        from insights.views import service_retention_view
+
+        return [
+            path(
+                "insights/service-against-retention/",
+                self.admin_view(service_retention_view),
+                name="insights_service_retention",
+            ),
+            *super().get_urls(),
+        ]
+
     def index(self, request, extra_context=None):
         from insights.views import dashboard_context
 

@@ -8,5 +8,5 @@ class InsightsConfig(AppConfig):
     verbose_name = _("Retention insights")
 
     def ready(self) -> None:
-        # Registers the check and renderer of the win-back email with the outbox.
-        from . import campaigns  # noqa: F401
+        # Registers the win-back email and the weekly report with the outbox.
+        from . import campaigns, report  # noqa: F401

@@ -53,14 +53,37 @@ def default_period(today: date | None = None) -> DashboardPeriod:
     return DashboardPeriod(end - timedelta(days=DEFAULT_DAYS - 1), end)
 
 
+CARD_LABELS = {
+    "retention_rate": _("Retention rate"),
+    "churn_rate": _("Churn"),
+    "returning_customer_rate": _("Returning customers"),
+    "repeat_purchase_rate": _("Repeat purchase rate"),
+    "average_order_value": _("Average order value"),
+    "revenue": _("Revenue"),
+    "clv": _("Customer lifetime value"),
+    "nps": _("NPS"),
+    "csat": _("CSAT"),
+    "cli": _("CLI"),
+    "open_tickets": _("Open tickets"),
+    "sla_compliance": _("SLA compliance"),
+    "promise_kept": _("Promise kept"),
+    "resolution_time": _("Mean resolution time"),
+    "points_outstanding": _("Points outstanding"),
+    "redemption_rate": _("Redemption rate"),
+}
+
+
 @dataclass(frozen=True)
 class Card:
     key: str
-    label: str
     value: Decimal | float | int | None
     previous: Decimal | float | int | None
     unit: str  # percent, money, count, score, hours, points
     higher_is_better: bool = True
+
+    @property
+    def label(self) -> str:
+        return CARD_LABELS[self.key]
 
     @property
     def change(self) -> Decimal | float | int | None:
@@ -99,31 +122,28 @@ def _hours(seconds: float | None) -> float | None:
 def retention_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card]:
     now, then = (retention_figures(period_validate(start=p.start, end=p.end)) for p in (period, before))
     return [
-        Card("retention_rate", _("Retention rate"), now.retention_rate, then.retention_rate, "percent"),
-        Card("churn_rate", _("Churn"), now.churn_rate, then.churn_rate, "percent", higher_is_better=False),
+        Card("retention_rate", now.retention_rate, then.retention_rate, "percent"),
+        Card("churn_rate", now.churn_rate, then.churn_rate, "percent", higher_is_better=False),
         Card(
             "returning_customer_rate",
-            _("Returning customers"),
             now.returning_customer_rate,
             then.returning_customer_rate,
             "percent",
         ),
         Card(
             "repeat_purchase_rate",
-            _("Repeat purchase rate"),
             now.repeat_purchase_rate,
             then.repeat_purchase_rate,
             "percent",
         ),
         Card(
             "average_order_value",
-            _("Average order value"),
             now.average_order_value,
             then.average_order_value,
             "money",
         ),
-        Card("revenue", _("Revenue"), now.revenue, then.revenue, "money"),
-        Card("clv", _("Customer lifetime value"), _clv(now), _clv(then), "money"),
+        Card("revenue", now.revenue, then.revenue, "money"),
+        Card("clv", _clv(now), _clv(then), "money"),
     ]
 
 
@@ -131,16 +151,15 @@ def service_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card
     now, then = (service_totals(service_period(start=p.start, end=p.end)) for p in (period, before))
     scores_now, scores_then = (survey_totals(service_period(start=p.start, end=p.end)) for p in (period, before))
     return [
-        Card("nps", _("NPS"), scores_now["nps"]["nps"], scores_then["nps"]["nps"], "score"),
-        Card("csat", _("CSAT"), scores_now["csat"]["csat"], scores_then["csat"]["csat"], "percent"),
-        Card("cli", _("CLI"), scores_now["cli"]["cli"], scores_then["cli"]["cli"], "score"),
+        Card("nps", scores_now["nps"]["nps"], scores_then["nps"]["nps"], "score"),
+        Card("csat", scores_now["csat"]["csat"], scores_then["csat"]["csat"], "percent"),
+        Card("cli", scores_now["cli"]["cli"], scores_then["cli"]["cli"], "score"),
         # Open at the end of each period; the number open right now is shown beside it.
-        Card("open_tickets", _("Open tickets"), now.backlog, then.backlog, "count", higher_is_better=False),
-        Card("sla_compliance", _("SLA compliance"), now.sla_compliance, then.sla_compliance, "percent"),
-        Card("promise_kept", _("Promise kept"), now.promise_kept, then.promise_kept, "percent"),
+        Card("open_tickets", now.backlog, then.backlog, "count", higher_is_better=False),
+        Card("sla_compliance", now.sla_compliance, then.sla_compliance, "percent"),
+        Card("promise_kept", now.promise_kept, then.promise_kept, "percent"),
         Card(
             "resolution_time",
-            _("Mean resolution time"),
             _hours(now.resolution_mean_seconds),
             _hours(then.resolution_mean_seconds),
             "hours",
@@ -157,10 +176,9 @@ def loyalty_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card
     held = [outstanding_now - points_flows(end).net for end in ends]
     flows = [points_flows(midnight(p.start), end) for p, end in zip((period, before), ends, strict=True)]
     return [
-        Card("points_outstanding", _("Points outstanding"), held[0], held[1], "points", higher_is_better=False),
+        Card("points_outstanding", held[0], held[1], "points", higher_is_better=False),
         Card(
             "redemption_rate",
-            _("Redemption rate"),
             flows[0].redemption_rate,
             flows[1].redemption_rate,
             "percent",

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from .report import weekly_report_send
 from .scoring import product_pairs_compute, scores_compute
 
 logger = logging.getLogger(__name__)
@@ -22,3 +23,9 @@ def insights_nightly() -> None:
         run.shop_gap_days,
         pairs,
     )
+
+
+@shared_task(ignore_result=True)
+def insights_weekly() -> None:
+    """Last week's report to every manager (once per manager and week, whatever runs)."""
+    logger.info("Weekly report written for %d managers", weekly_report_send())

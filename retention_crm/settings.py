@@ -369,6 +369,11 @@ CELERY_BEAT_SCHEDULE = {
     "loyalty-nightly": {"task": "loyalty.tasks.loyalty_nightly", "schedule": crontab(hour=2, minute=30)},
     # Churn risk and predicted CLV of every customer, after the tiers changed.
     "insights-nightly": {"task": "insights.tasks.insights_nightly", "schedule": crontab(hour=3, minute=15)},
+    # Last week's figures to the managers, Monday morning.
+    "insights-weekly": {
+        "task": "insights.tasks.insights_weekly",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+    },
 }
 
 

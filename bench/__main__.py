@@ -1,16 +1,16 @@
-"""make bench [BENCH="dataset metrics admin api import tickets support surveys loyalty"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets support surveys loyalty insights"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django
 
-SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty"]
+SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty", "insights"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, loyalty, metrics, support, surveys, tickets
+    from . import admin_list, api_orders, dataset, imports, insights, loyalty, metrics, support, surveys, tickets
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES)
@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
         "support": support.run,
         "surveys": surveys.run,
         "loyalty": loyalty.run,
+        "insights": insights.run,
     }
     for name in chosen:
         if name in runners:

@@ -1,5 +1,6 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from retention_crm.migration_ops import grant
 
 # Agents work the at-risk queue and use segments and campaigns; managers also define
 # them and see the dashboard's retention, revenue and points figures.
@@ -25,19 +26,6 @@ MANAGER = [
 ]
 
 
-def forwards(apps, schema_editor):
-    app_config = apps.get_app_config("insights")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in (("Support agent", AGENT), ("Support manager", MANAGER)):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="insights", codename__in=codenames))
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("insights", "0001_initial"),
@@ -45,4 +33,6 @@ class Migration(migrations.Migration):
         ("feedback", "0006_gold_complaints_policy"),
     ]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [
+        migrations.RunPython(grant("insights", {"Support agent": AGENT, "Support manager": MANAGER}), migrations.RunPython.noop)
+    ]

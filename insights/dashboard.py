@@ -25,7 +25,7 @@ from customers.metrics.period import add_months, metrics_zone, midnight, month_s
 from feedback.models import ACTIVE_STATUSES, Ticket
 from feedback.selectors import service_period, service_totals, tickets_per_month
 from feedback.surveys.selectors import monthly_trend, survey_totals
-from loyalty.selectors import members_per_tier, points_flows, points_outstanding
+from loyalty.selectors import members_per_tier, points_in_periods, points_outstanding
 from loyalty.services import tiers_by_rank
 
 DEFAULT_DAYS = 30
@@ -170,11 +170,13 @@ def service_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card
 
 def loyalty_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card]:
     outstanding_now = points_outstanding()
-    ends = [midnight(p.end + timedelta(days=1)) for p in (period, before)]
-    # What members held at the end of each period: today's total less what the ledger
-    # gained since (one index-only scan each).
-    held = [outstanding_now - points_flows(end).net for end in ends]
-    flows = [points_flows(midnight(p.start), end) for p, end in zip((period, before), ends, strict=True)]
+    # Flows of each period, and what members held at its end: today's total less what
+    # the ledger gained since (one scan of the entries for both periods).
+    (flows_now, gained_since_now), (flows_then, gained_since_then) = points_in_periods(
+        [(midnight(p.start), midnight(p.end + timedelta(days=1))) for p in (period, before)]
+    )
+    held = [outstanding_now - gained_since_now, outstanding_now - gained_since_then]
+    flows = [flows_now, flows_then]
     return [
         Card("points_outstanding", held[0], held[1], "points", higher_is_better=False),
         Card(

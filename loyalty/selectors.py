@@ -148,6 +148,33 @@ def points_flows(since: datetime, until: datetime | None = None) -> PointsFlows:
     return PointsFlows(earned=flows["earned"], redeemed=-flows["redeemed"], expired=-flows["expired"], net=flows["net"])
 
 
+def points_in_periods(periods: list[tuple[datetime, datetime]]) -> list[tuple[PointsFlows, int]]:
+    """For each period [since, until): its flows, and the net of every entry dated from
+    `until` on (what the ledger gained since). One index-only scan (entry_created) from
+    the earliest `since`, whatever the number of periods."""
+    aggregates = {}
+    for n, (since, until) in enumerate(periods):
+        inside = Q(created_at__gte=since, created_at__lt=until)
+        aggregates[f"earned_{n}"] = Sum("points", filter=inside & Q(points__gt=0), default=0)
+        aggregates[f"redeemed_{n}"] = Sum("points", filter=inside & Q(kind=EntryKind.REDEEM), default=0)
+        aggregates[f"expired_{n}"] = Sum("points", filter=inside & Q(kind=EntryKind.EXPIRE), default=0)
+        aggregates[f"net_{n}"] = Sum("points", filter=inside, default=0)
+        aggregates[f"after_{n}"] = Sum("points", filter=Q(created_at__gte=until), default=0)
+    sums = Entry.objects.filter(created_at__gte=min(since for since, _until in periods)).aggregate(**aggregates)
+    return [
+        (
+            PointsFlows(
+                earned=sums[f"earned_{n}"],
+                redeemed=-sums[f"redeemed_{n}"],
+                expired=-sums[f"expired_{n}"],
+                net=sums[f"net_{n}"],
+            ),
+            sums[f"after_{n}"],
+        )
+        for n in range(len(periods))
+    ]
+
+
 def points_outstanding() -> int:
     """Points members hold now, spendable and pending (the sum of every entry)."""
     totals = Account.objects.aggregate(available=Sum("balance", default=0), pending=Sum("pending", default=0))

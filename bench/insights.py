@@ -18,10 +18,13 @@ from django.db import connection
 from django.test import Client
 
 from customers.metrics import orders_changing
-from customers.models import Customer, Entry, Message, Order
+from customers.models import Customer, Message, Order
+from customers.models import Entry as TimelineEntry
 from insights.models import CustomerScore
 from insights.scoring import product_pairs_compute, scores_compute
 from insights.segments import segment_customers
+from loyalty.models import Entry
+from loyalty.rollup import ledger_days_rebuild
 
 from . import loyalty, surveys, tickets
 from .common import timings
@@ -69,6 +72,15 @@ def run_scoring(report) -> None:
     started = time.perf_counter()
     pairs = product_pairs_compute()
     report.say(f"  product_pairs_compute: {time.perf_counter() - started:.1f} s, {pairs} pairs (no order lines here)")
+    started = time.perf_counter()
+    days = ledger_days_rebuild()
+    seconds = time.perf_counter() - started
+    entries = Entry.objects.count()
+    report.figure(
+        "insights_ledger_days_seconds",
+        seconds,
+        f"  ledger_days_rebuild: {seconds:.1f} s, {entries:,} entries, {days} days",
+    )
     at_risk = CustomerScore.objects.filter(churn_risk__gt=0).count()
     report.say(f"  {at_risk:,} customers with a risk above 0")
 
@@ -108,7 +120,7 @@ def _big_customer() -> Customer:
         Message.objects.bulk_create(
             Message(
                 customer=customer,
-                entry=Entry.NOTE,
+                entry=TimelineEntry.NOTE,
                 body=f"Note {n}",
                 occurred_at=first + timedelta(hours=26 * n),
             )

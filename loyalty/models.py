@@ -431,6 +431,32 @@ class IdempotentRequest(models.Model):
         return self.key
 
 
+class LedgerDay(models.Model):
+    """The ledger summed per day (TIME_ZONE), for the dashboard: rebuilt nightly from the
+    entries up to `LedgerRollup.through_entry`; entries written since are added live."""
+
+    day = models.DateField(primary_key=True)
+    earned = models.BigIntegerField(default=0)  # every positive entry
+    redeemed = models.BigIntegerField(default=0)  # negative: the redeem entries' sum
+    expired = models.BigIntegerField(default=0)  # negative: the expire entries' sum
+    net = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.net:+d}"
+
+
+class LedgerRollup(models.Model):
+    """What the ledger days hold: every entry up to this id, in this time zone."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    through_entry = models.BigIntegerField(default=0)
+    time_zone = models.CharField(max_length=64)
+    built_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"entries to {self.through_entry} ({self.time_zone})"
+
+
 def page_mac(account_id: int, salt: str, expires: int) -> str:
     """The MAC of a link to a customer's loyalty page: over the account, its salt and the
     expiry, so that nothing about the link is stored."""

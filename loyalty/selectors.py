@@ -10,7 +10,10 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import Account, Entry, EntryKind, Tier
+from customers.metrics.period import metrics_zone
+
+from .models import Account, Entry, EntryKind, LedgerDay, Tier
+from .rollup import rolled_up_through
 from .services import program_rules, qualifying_value, tiers_by_rank
 
 EXPIRING_SOON_DAYS = 30
@@ -149,18 +152,37 @@ def points_flows(since: datetime, until: datetime | None = None) -> PointsFlows:
 
 
 def points_in_periods(periods: list[tuple[datetime, datetime]]) -> list[tuple[PointsFlows, int]]:
-    """For each period [since, until): its flows, and the net of every entry dated from
-    `until` on (what the ledger gained since). One index-only scan (entry_created) from
-    the earliest `since`, whatever the number of periods."""
-    aggregates = {}
+    """For each period [since, until), both midnights of TIME_ZONE: its flows, and the
+    net of every entry dated from `until` on (what the ledger gained since). Two
+    queries whatever the ledger's size: the nightly ledger days (loyalty.rollup), plus
+    the entries written since they were built."""
+    through = rolled_up_through()
+    day_sums, live_sums = {}, {}
     for n, (since, until) in enumerate(periods):
+        days = Q(day__gte=since.astimezone(metrics_zone()).date(), day__lt=until.astimezone(metrics_zone()).date())
+        after = Q(day__gte=until.astimezone(metrics_zone()).date())
+        day_sums.update(
+            {
+                f"earned_{n}": Sum("earned", filter=days, default=0),
+                f"redeemed_{n}": Sum("redeemed", filter=days, default=0),
+                f"expired_{n}": Sum("expired", filter=days, default=0),
+                f"net_{n}": Sum("net", filter=days, default=0),
+                f"after_{n}": Sum("net", filter=after, default=0),
+            }
+        )
         inside = Q(created_at__gte=since, created_at__lt=until)
-        aggregates[f"earned_{n}"] = Sum("points", filter=inside & Q(points__gt=0), default=0)
-        aggregates[f"redeemed_{n}"] = Sum("points", filter=inside & Q(kind=EntryKind.REDEEM), default=0)
-        aggregates[f"expired_{n}"] = Sum("points", filter=inside & Q(kind=EntryKind.EXPIRE), default=0)
-        aggregates[f"net_{n}"] = Sum("points", filter=inside, default=0)
-        aggregates[f"after_{n}"] = Sum("points", filter=Q(created_at__gte=until), default=0)
-    sums = Entry.objects.filter(created_at__gte=min(since for since, _until in periods)).aggregate(**aggregates)
+        live_sums.update(
+            {
+                f"earned_{n}": Sum("points", filter=inside & Q(points__gt=0), default=0),
+                f"redeemed_{n}": Sum("points", filter=inside & Q(kind=EntryKind.REDEEM), default=0),
+                f"expired_{n}": Sum("points", filter=inside & Q(kind=EntryKind.EXPIRE), default=0),
+                f"net_{n}": Sum("points", filter=inside, default=0),
+                f"after_{n}": Sum("points", filter=Q(created_at__gte=until), default=0),
+            }
+        )
+    live = Entry.objects.filter(id__gt=through).aggregate(**live_sums)
+    rolled = LedgerDay.objects.aggregate(**day_sums) if through else dict.fromkeys(live, 0)
+    sums = {key: rolled[key] + live[key] for key in live}
     return [
         (
             PointsFlows(

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from .idempotency import idempotent_requests_prune
+from .rollup import ledger_days_rebuild
 from .services import birthday_sweep, expiring_points_notify, tiers_evaluate
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,9 @@ def loyalty_hourly() -> None:
 
 @shared_task(ignore_result=True)
 def loyalty_nightly() -> None:
-    """Tier upgrades and downgrades for every member; old Idempotency-Key answers go."""
+    """Tier upgrades and downgrades for every member; old Idempotency-Key answers go;
+    the ledger's days are summed anew (the dashboard reads them)."""
     changes = tiers_evaluate()
     pruned = idempotent_requests_prune()
-    logger.info("Loyalty tiers: %s; %d stored idempotent answers pruned", changes, pruned)
+    days = ledger_days_rebuild()
+    logger.info("Loyalty tiers: %s; %d stored idempotent answers pruned; %d ledger days", changes, pruned, days)

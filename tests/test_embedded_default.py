@@ -90,13 +90,13 @@ def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
             "-c",
             "from insights.scoring import scores_compute; from insights.models import CustomerScore as S;"
             "from customers.models import Order; from django.db.models import Count, F;"
-            "run = scores_compute();"
+            "run = scores_compute(); from loyalty.rollup import ledger_days_rebuild; days = ledger_days_rebuild();"
             "parts = S.objects.exclude(churn_risk=F('risk_rhythm') + F('risk_complaints') + F('risk_surveys')"
             " + F('risk_points')).count();"
             "counts = dict(Order.objects.counted().values_list('customer_id').annotate(n=Count('id')).order_by());"
             "orders = sum(1 for s in S.objects.all() if s.orders != counts.get(s.customer_id, 0));"
             "print('scored', run.customers, 'at risk', S.objects.filter(churn_risk__gt=0).count(),"
-            " 'valued', S.objects.filter(predicted_clv__gt=0).count(), 'wrong', parts + orders)",
+            " 'valued', S.objects.filter(predicted_clv__gt=0).count(), 'ledger days', days, 'wrong', parts + orders)",
         ],
         cwd=ROOT,
         env=env,
@@ -107,6 +107,7 @@ def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
     assert insights.returncode == 0, insights.stderr
     assert "scored 150 " in insights.stdout and "wrong 0" in insights.stdout, insights.stdout
     assert "at risk 0 " not in insights.stdout and "valued 0 " not in insights.stdout, insights.stdout
+    assert "ledger days 0 " not in insights.stdout, insights.stdout
 
     log = (tmp_path / "honcho.log").open("w+")
     honcho = subprocess.Popen(

@@ -286,8 +286,6 @@ class Entry(models.Model):
         indexes = [
             # An account's history, newest first (the customer's page, the API).
             models.Index(fields=["account", "-id"], name="entry_account_history"),
-            # The dashboard's points figures per period: an index-only scan.
-            models.Index(fields=["created_at"], name="entry_created", include=["kind", "points"]),
             # Credits that can still be spent, oldest expiry first (redemption, expiry).
             models.Index(
                 fields=["account", "expires_at", "id"], name="entry_account_credits", condition=Q(remaining__gt=0)

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.metrics.period import metrics_zone
+from customers.metrics.period import metrics_zone, midnight
 
 from .models import Account, Entry, EntryKind, LedgerDay, Tier
 from .rollup import rolled_up_through
@@ -100,13 +100,17 @@ class Liability:
 
 def liability(*, now: datetime | None = None) -> Liability:
     """Outstanding points (available and pending) and what they would cost if spent;
-    how many were earned, redeemed and expired in the last 12 months."""
+    how many were earned, redeemed and expired in the last 12 months (from midnight
+    365 days ago, TIME_ZONE, to now)."""
     now = now or timezone.now()
     program = program_rules()
     totals = Account.objects.aggregate(
         accounts=Count("pk"), available=Sum("balance", default=0), pending=Sum("pending", default=0)
     )
-    flows = points_flows(now - timedelta(days=365), now + timedelta(microseconds=1))
+    today = now.astimezone(metrics_zone()).date()
+    ((flows, _gained_since),) = points_in_periods(
+        [(midnight(today - timedelta(days=365)), midnight(today + timedelta(days=1)))]
+    )
     outstanding = totals["available"] + totals["pending"]
     return Liability(
         accounts=totals["accounts"],
@@ -133,22 +137,6 @@ class PointsFlows:
     def redemption_rate(self) -> Decimal | None:
         """Points redeemed per 100 earned, 2 decimals; None when nothing was earned."""
         return (Decimal(self.redeemed) * 100 / self.earned).quantize(Decimal("0.01")) if self.earned else None
-
-
-def points_flows(since: datetime, until: datetime | None = None) -> PointsFlows:
-    """What entered and left the ledger in [since, until), by the entries' dates (an
-    order's points are dated from the order); no `until`: up to now and beyond. One
-    index-only scan (entry_created)."""
-    entries = Entry.objects.filter(created_at__gte=since)
-    if until is not None:
-        entries = entries.filter(created_at__lt=until)
-    flows = entries.aggregate(
-        earned=Sum("points", filter=Q(points__gt=0), default=0),
-        redeemed=Sum("points", filter=Q(kind=EntryKind.REDEEM), default=0),
-        expired=Sum("points", filter=Q(kind=EntryKind.EXPIRE), default=0),
-        net=Sum("points", default=0),
-    )
-    return PointsFlows(earned=flows["earned"], redeemed=-flows["redeemed"], expired=-flows["expired"], net=flows["net"])
 
 
 def points_in_periods(periods: list[tuple[datetime, datetime]]) -> list[tuple[PointsFlows, int]]:

@@ -29,7 +29,7 @@ MANAGER = [
 class Migration(migrations.Migration):
     dependencies = [
         ("insights", "0001_initial"),
-        ("loyalty", "0004_entry_created_index"),
+        ("loyalty", "0004_ledger_days"),
         ("feedback", "0006_gold_complaints_policy"),
     ]
 

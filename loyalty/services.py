@@ -951,6 +951,23 @@ def points_expiry_sweep(*, now: datetime | None = None, batch: int = SWEEP_BATCH
     def expire(entry_ids: list[int]) -> int:
         chosen, params = _ids("id", entry_ids)
         condition = f"{chosen} AND remaining > 0"
+        if connection.vendor == "postgresql":
+            # One statement: the credits are read once, and the three writes act on them.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH due AS (SELECT id, account_id, remaining FROM {entries} WHERE {condition}),"
+                    f" cleared AS (UPDATE {entries} e SET remaining = 0 FROM due WHERE e.id = due.id RETURNING 1),"
+                    f" written AS (INSERT INTO {entries} (account_id, kind, points, key, reason, remaining, pending,"
+                    f"  available_at, created_at)"
+                    f"  SELECT account_id, %s, -remaining, 'expire:entry:' || id, '', 0, false, NULL, %s FROM due"
+                    f"  RETURNING 1),"
+                    f" balances AS (UPDATE {accounts_table} a SET balance = a.balance - s.points"
+                    f"  FROM (SELECT account_id, sum(remaining) AS points FROM due GROUP BY account_id) s"
+                    f"  WHERE a.customer_id = s.account_id RETURNING 1)"
+                    f" SELECT count(*) FROM due",
+                    [*params, EntryKind.EXPIRE, now],
+                )
+                return cursor.fetchone()[0]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {entries} (account_id, kind, points, key, reason, remaining, pending,"

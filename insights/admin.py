@@ -4,7 +4,7 @@ import copy
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -16,9 +16,9 @@ from customers.models import Customer, Entry
 from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm
 from retention_crm.texts import LANGUAGE_CODES
 
-from .campaigns import campaign_launch, campaign_results
+from .campaigns import campaign_launch, campaign_results, won_back_orders
 from .customer360 import customer_figures, parse_cursor, timeline
-from .models import AtRiskCustomer, CampaignStatus, Outcome, Outreach, Segment, WinBackCampaign
+from .models import AtRiskCustomer, CampaignStatus, Outcome, Outreach, Segment, WinBackCampaign, WinBackRecipient
 from .segments import SegmentRules, segment_customers
 from .services import outreach_close, outreach_take
 
@@ -459,3 +459,44 @@ class WinBackCampaignAdmin(admin.ModelAdmin):
             % {"count": len(started)},
             messages.SUCCESS if started else messages.WARNING,
         )
+
+
+class WonBackFilter(admin.SimpleListFilter):
+    title = _("ordered again")
+    parameter_name = "won"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(won_back=True)
+        if self.value() == "no":
+            return queryset.filter(won_back=False, skipped="")
+        return queryset
+
+
+@admin.register(WinBackRecipient)
+class WinBackRecipientAdmin(FastListMixin, admin.ModelAdmin):
+    """Who a campaign reached, with what, and who ordered again within its window."""
+
+    list_display = ("customer", "campaign", "variant", "code", "skipped", "created_at", "ordered_again")
+    list_filter = ("campaign", "variant", WonBackFilter)
+    list_select_related = ("customer", "campaign")
+    search_fields = ("customer__email", "customer__name", "code")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(won_back=Exists(won_back_orders()))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("ordered again"), boolean=True)
+    def ordered_again(self, recipient):
+        return None if recipient.skipped else recipient.won_back

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DateTimeField, DurationField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from customers.models import Delivery, Message, Order, Unsubscribe
@@ -265,15 +265,20 @@ class VariantResult:
         return wilson_interval(self.won_back, self.emailed)
 
 
+def won_back_orders():
+    """A recipient's counted orders within their campaign's window after their email
+    (for an Exists or a Subquery over recipients)."""
+    window = ExpressionWrapper(OuterRef("campaign__measure_days") * timedelta(days=1), output_field=DurationField())
+    window_end = ExpressionWrapper(OuterRef("created_at") + window, output_field=DateTimeField())
+    return Order.objects.counted().filter(
+        customer=OuterRef("customer"), placed_at__gte=OuterRef("created_at"), placed_at__lt=window_end
+    )
+
+
 def campaign_results(campaign: WinBackCampaign) -> list[VariantResult]:
     """Per variant, in one aggregate query: emailed, won back, revenue of their orders
     within the measuring window."""
-    window = timedelta(days=campaign.measure_days)
-    orders = Order.objects.counted().filter(
-        customer=OuterRef("customer"),
-        placed_at__gte=OuterRef("created_at"),
-        placed_at__lt=OuterRef("created_at") + window,
-    )
+    orders = won_back_orders()
     revenue = orders.order_by().values("customer").annotate(total=Sum("total")).values("total")
     rows = (
         campaign.recipients.filter(skipped="")

@@ -185,6 +185,20 @@ def test_results_count_orders_within_the_window_per_variant(clock):
 
 
 @pytest.mark.django_db
+def test_the_recipients_list_says_who_ordered_again(clock, manager_client):
+    people = [shopper(name) for name in ("Almawon", "Bertlate", "Cleonone")]
+    campaign = campaign_for([], measure_days=10)
+    campaign_launch(campaign)
+    campaigns_sweep()
+    OrderFactory(customer=people[0], placed_at=NOW + timedelta(days=9))
+    OrderFactory(customer=people[1], placed_at=NOW + timedelta(days=11))  # after the window
+    won = manager_client.get("/admin/insights/winbackrecipient/", {"won": "yes"}).content.decode()
+    assert "Almawon" in won and "Bertlate" not in won and "Cleonone" not in won
+    lost = manager_client.get("/admin/insights/winbackrecipient/", {"won": "no"}).content.decode()
+    assert "Bertlate" in lost and "Cleonone" in lost and "Almawon" not in lost
+
+
+@pytest.mark.django_db
 def test_a_manager_writes_a_campaign_in_the_admin_and_sends_it(manager_client, clock):
     shopper("Ann")
     segment = Segment.objects.create(name="All", rules={})

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from customers import api as customers_api
 from feedback import api as feedback_api
 from feedback.surveys import api as surveys_api
+from insights import api as insights_api
 from loyalty import api as loyalty_api
 
 router = DefaultRouter()
@@ -23,6 +24,7 @@ urlpatterns = [
     path("api/", include(feedback_api.urlpatterns)),
     path("api/", include(surveys_api.urlpatterns)),
     path("api/", include(loyalty_api.urlpatterns)),
+    path("api/", include(insights_api.urlpatterns)),
     path("api/", include(router.urls)),
     # Inbound email from an email service (django-anymail; HTTP basic auth with
     # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.

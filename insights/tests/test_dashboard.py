@@ -191,3 +191,26 @@ def test_the_number_of_queries_does_not_grow_with_the_data(manager_client, shop)
     # dashboard's — retention 2 × 2 and 12 × 2 for the monthly trend, cohorts 1, service
     # 2 × 4, surveys 2 + 1, tickets 2 + 1, points 4, tiers 1, customer value 2.
     assert before == 67, before
+
+
+def test_the_cards_through_the_api(manager_api, agent_api, shop):
+    response = manager_api.get("/api/metrics/dashboard/", PERIOD)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["start"], body["end"], body["before"]) == (
+        "2026-05-01",
+        "2026-05-31",
+        {"start": "2026-03-31", "end": "2026-04-30"},
+    )
+    cards = {card["key"]: card for card in body["cards"]}
+    assert cards["retention_rate"] == {
+        "key": "retention_rate",
+        "unit": "percent",
+        "value": 75.0,
+        "previous": 100.0,
+        "change": -25.0,
+    }
+    assert cards["clv"]["previous"] is None and cards["redemption_rate"]["value"] == 28.57
+    refused = manager_api.get("/api/metrics/dashboard/", {"start": "2026-05-31", "end": "2026-05-01"})
+    assert refused.status_code == 400 and "ends before it starts" in refused.content.decode()
+    assert agent_api.get("/api/metrics/dashboard/", PERIOD).status_code == 403

@@ -257,6 +257,10 @@ class SurveyInvitation(models.Model):
             models.Index(fields=["ticket"], name="invitation_ticket", condition=Q(ticket__isnull=False)),
             models.Index(fields=["survey", "-created_at"], name="invitation_survey"),
             models.Index(fields=["campaign"], name="invitation_campaign", condition=Q(campaign__isnull=False)),
+            # Deleting an order or a response checks what points to it: without these,
+            # a scan of every invitation per deleted row.
+            models.Index(fields=["order"], name="invitation_order", condition=Q(order__isnull=False)),
+            models.Index(fields=["recovery_of"], name="invitation_recovery_of", condition=Q(recovery_of__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -325,6 +329,7 @@ class SurveyResponse(models.Model):
             models.Index(fields=["submitted_at"], name="response_submitted"),
             models.Index(fields=["customer", "submitted_at"], name="response_customer"),
             models.Index(fields=["ticket"], name="response_ticket", condition=Q(ticket__isnull=False)),
+            models.Index(fields=["order"], name="response_order", condition=Q(order__isnull=False)),
             models.Index(
                 fields=["recovery_ticket"], name="response_recovery", condition=Q(recovery_ticket__isnull=False)
             ),

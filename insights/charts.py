@@ -4,6 +4,7 @@ Nothing loads from elsewhere (pygal's tooltip script would come from a CDN, so i
 switched off: `js=[]`); the labels are in the staff member's language, and the fonts
 listed cover Chinese and Korean where the machine has them."""
 
+import re
 from datetime import date
 
 import pygal
@@ -56,6 +57,9 @@ def month_labels(months: list[date]) -> list[str]:
     return [date_format(month, "YEAR_MONTH_FORMAT") for month in months]
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
 def _values(values: list) -> list:
     """The series as pygal wants it: no values at all when every one is missing (pygal
     then says "No data yet" instead of failing to find a range)."""
@@ -63,7 +67,9 @@ def _values(values: list) -> list:
 
 
 def _render(chart, label: str) -> SafeString:
-    svg = chart.render(is_unicode=True)
+    # pygal puts its configuration in an inline <script> for its tooltips, which are
+    # off: the page carries no script from a chart.
+    svg = _SCRIPT.sub("", chart.render(is_unicode=True))
     # A name for screen readers; the figures are also in the tables beside each chart.
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
     return mark_safe(svg)  # pygal escapes the texts it draws; the label is escaped above

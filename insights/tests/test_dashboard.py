@@ -135,6 +135,8 @@ def test_every_card_against_the_hand_computed_value(manager_client, shop):
     assert 'id="card-retention_rate"' in page and "75.00 %" in page and "−25.00 pp" not in page
     assert "-25.00 pp" in page  # the change, in percentage points
     assert page.count('<svg role="img"') == 4  # retention trend, NPS trend, tickets, tiers
+    dashboard = page[page.index('id="dashboard"') : page.index("</section>")]
+    assert "<script" not in dashboard  # pygal's inline configuration is left out
 
 
 def test_the_charts_hold_the_months(manager_client, shop):

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin import CustomerAdmin, FastListMixin
 from customers.models import Customer, Entry
-from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm
+from retention_crm.admin_forms import LANGUAGE_NAMES, ReadOnlyAdminMixin, TranslatedTextsForm
 from retention_crm.texts import LANGUAGE_CODES
 
 from .campaigns import campaign_launch, campaign_results, won_back_orders
@@ -109,7 +109,7 @@ class TakenFilter(admin.SimpleListFilter):
 
 
 @admin.register(AtRiskCustomer)
-class AtRiskAdmin(FastListMixin, admin.ModelAdmin):
+class AtRiskAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     list_display = (
         "customer_link",
         "churn_risk",
@@ -134,15 +134,6 @@ class AtRiskAdmin(FastListMixin, admin.ModelAdmin):
             .filter(churn_risk__gt=0)
             .annotate(taken_by_name=Subquery(open_outreach.values("taken_by__username")[:1]))
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("insights.view_customerscore")
@@ -477,7 +468,7 @@ class WonBackFilter(admin.SimpleListFilter):
 
 
 @admin.register(WinBackRecipient)
-class WinBackRecipientAdmin(FastListMixin, admin.ModelAdmin):
+class WinBackRecipientAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     """Who a campaign reached, with what, and who ordered again within its window."""
 
     list_display = ("customer", "campaign", "variant", "code", "skipped", "created_at", "ordered_again")
@@ -487,15 +478,6 @@ class WinBackRecipientAdmin(FastListMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(won_back=Exists(won_back_orders()))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("ordered again"), boolean=True)
     def ordered_again(self, recipient):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin import FastListMixin
 from feedback.admin import TicketAdmin, customer_url
-from retention_crm.admin_forms import TranslatedTextsForm, action_form_page
+from retention_crm.admin_forms import ReadOnlyAdminMixin, TranslatedTextsForm, action_form_page
 from retention_crm.errors import Conflict
 
 from . import services
@@ -223,7 +223,7 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(FastListMixin, admin.ModelAdmin):
+class EntryAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     """The ledger, read-only: entries are written by the services alone."""
 
     list_display = ("created_at", "account", "kind", "points", "remaining", "pending", "expires_at", "reason")
@@ -234,15 +234,6 @@ class EntryAdmin(FastListMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Entry._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Redemption)

@@ -88,3 +88,16 @@ def action_form_page(
         **extra,
     }
     return TemplateResponse(request, template, context)
+
+
+class ReadOnlyAdminMixin:
+    """A list to read: rows are written by the project's services, never in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -119,11 +119,16 @@ def account_ensure(customer_ids: Iterable[int]) -> None:
 
 
 def _locked(customer_id: int) -> Account:
-    """The customer's account, locked for this transaction (opened if need be)."""
+    """The customer's account, locked for this transaction (opened if need be), its tier
+    taken from the cached rules rather than read again."""
     account = Account.objects.select_for_update().filter(customer_id=customer_id).first()
     if account is None:
         account_ensure([customer_id])
         account = Account.objects.select_for_update().get(customer_id=customer_id)
+    if account.tier_id is not None:
+        cached = next((tier for tier in tiers_by_rank() if tier.pk == account.tier_id), None)
+        if cached is not None:
+            account.tier = cached
     return account
 
 
@@ -711,8 +716,11 @@ def _change_tier(account: Account, tier: Tier | None, *, now: datetime) -> None:
 def tier_upgrade(*, account: Account, now: datetime, order: Order | None = None) -> bool:
     """Raise the account's tier at once when its spend qualifies for a higher one (the
     account is locked by the caller). Downgrades wait for the nightly evaluation."""
-    if not tiers_by_rank():
+    tiers = tiers_by_rank()
+    if not tiers:
         return False
+    if account.tier_id is not None and account.tier_id == tiers[-1].pk and not account.below_tier_since:
+        return False  # at the top already, and not in a grace period: nothing to read
     target = tier_for_value(qualifying_value(account.pk, now=now, order=order))
     current_rank = account.tier.rank if account.tier else -1
     if target is not None and target.rank > current_rank:

@@ -23,10 +23,11 @@ from django.db import transaction
 from django.db.models import Count, DateTimeField, DurationField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from customers.models import Delivery, Message, Order, Unsubscribe
+from customers.models import Message, Order, Unsubscribe
 from customers.outbox import email, emails_write, preparer, reason_check, renderer
 from feedback.models import ACTIVE_STATUSES, Ticket, TicketKind
-from loyalty.notices import LOYALTY_KINDS
+from loyalty.emails import MARKETING_KINDS, marketing_prepare, marketing_refusal
+from loyalty.models import Redemption
 from loyalty.services import reward_codes_give
 from retention_crm.texts import in_language
 
@@ -36,6 +37,7 @@ from .segments import segment_customers
 logger = logging.getLogger(__name__)
 
 WIN_BACK = "win_back"
+MARKETING_KINDS.add(WIN_BACK)  # counted by the weekly cap, with the loyalty emails
 BATCH = 500
 Z_95 = 1.959963984540054  # the normal quantile of 0.975
 
@@ -171,47 +173,23 @@ def campaigns_sweep(*, now: datetime | None = None, batches: int = 20) -> int:
 
 @preparer(WIN_BACK)
 def _read_campaigns(messages: list[Message]) -> None:
-    """The chunk's campaigns and codes, unsubscribed addresses and marketing emails sent
-    this week: four queries for the chunk."""
-    from loyalty.models import Redemption
-
+    """The chunk's campaigns and codes, and what the marketing checks read: four
+    queries for the chunk."""
     campaigns = WinBackCampaign.objects.select_related("reward", "reward_b").in_bulk(
         {message.context.get("campaign") for message in messages}
     )
     redemptions = Redemption.objects.in_bulk({message.context.get("redemption") for message in messages})
-    unsubscribed = set(
-        Unsubscribe.objects.filter(email__in={message.to_email for message in messages}).values_list("email", flat=True)
-    )
-    sent_this_week = dict(
-        Message.objects.filter(
-            customer_id__in={message.customer_id for message in messages},
-            kind__in=(*LOYALTY_KINDS, WIN_BACK),
-            delivery=Delivery.SENT,
-            sent_at__gte=timezone.now() - timedelta(days=7),
-        )
-        .values_list("customer_id")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
+    marketing_prepare(messages)
     for message in messages:
         message.campaign = campaigns.get(message.context.get("campaign"))
         message.redemption = redemptions.get(message.context.get("redemption"))
-        message.unsubscribed = message.to_email in unsubscribed
-        message.sent_this_week = sent_this_week.get(message.customer_id, 0)
 
 
 @reason_check(WIN_BACK)
 def _win_back_still_wanted(message: Message) -> str | None:
     if message.customer is None or message.campaign is None or message.redemption is None:
         return "the customer, the campaign or the code is gone"
-    if not message.customer.marketing_consent:
-        return "the customer withdrew marketing consent"
-    if message.unsubscribed:
-        return "the address unsubscribed"
-    if message.sent_this_week >= settings.LOYALTY_EMAILS_PER_WEEK:
-        return f"contact-fatigue cap: {settings.LOYALTY_EMAILS_PER_WEEK} marketing emails this week already"
-    message.sent_this_week += 1
-    return None
+    return marketing_refusal(message)
 
 
 @renderer(WIN_BACK)

@@ -14,6 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from pygal.style import Style
 
+from .dashboard import hours
+
 FONTS = "system-ui, 'Noto Sans', 'Noto Sans CJK SC', 'Noto Sans CJK KR', 'DejaVu Sans', sans-serif"
 STYLE = Style(
     font_family=FONTS,
@@ -96,12 +98,9 @@ def tickets_chart(months: list[dict]) -> SafeString:
     chart = _config(pygal.Bar)
     chart.x_labels = month_labels([row["month"] for row in months])
     chart.add(_("Tickets opened"), [row["created"] for row in months])
-    hours = [
-        None if row["resolution_mean_seconds"] is None else round(row["resolution_mean_seconds"] / 3600, 1)
-        for row in months
-    ]
-    if any(value is not None for value in hours):  # pygal cannot scale an empty second axis
-        chart.add(_("Mean resolution time (hours)"), hours, secondary=True)
+    resolution = [hours(row["resolution_mean_seconds"]) for row in months]
+    if any(value is not None for value in resolution):  # pygal cannot scale an empty second axis
+        chart.add(_("Mean resolution time (hours)"), resolution, secondary=True)
     return _render(chart, _("Ticket volume and resolution time"))
 
 

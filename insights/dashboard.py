@@ -26,7 +26,8 @@ from feedback.models import ACTIVE_STATUSES, Ticket
 from feedback.selectors import service_period, service_totals, tickets_per_month
 from feedback.surveys.selectors import monthly_trend, survey_totals
 from loyalty.selectors import members_per_tier, points_in_periods, points_outstanding
-from loyalty.services import tiers_by_rank
+
+from .selectors import tier_names
 
 DEFAULT_DAYS = 30
 TREND_MONTHS = 12
@@ -115,7 +116,8 @@ def _clv(figures: RetentionFigures) -> Decimal | None:
     return (per_customer * 100 / churn).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _hours(seconds: float | None) -> float | None:
+def hours(seconds: float | None) -> float | None:
+    """Seconds as hours with one decimal (the dashboard's unit for durations)."""
     return None if seconds is None else round(seconds / 3600, 1)
 
 
@@ -160,8 +162,8 @@ def service_cards(period: DashboardPeriod, before: DashboardPeriod) -> list[Card
         Card("promise_kept", now.promise_kept, then.promise_kept, "percent"),
         Card(
             "resolution_time",
-            _hours(now.resolution_mean_seconds),
-            _hours(then.resolution_mean_seconds),
+            hours(now.resolution_mean_seconds),
+            hours(then.resolution_mean_seconds),
             "hours",
             higher_is_better=False,
         ),
@@ -219,12 +221,6 @@ def _month_retention(month: date, until: date) -> Decimal | None:
     return retention_figures(period_validate(start=month, end=end)).retention_rate
 
 
-def _tier_names(language: str) -> dict[int | None, str]:
-    names = {tier.pk: tier.name_in(language) for tier in tiers_by_rank()}
-    names[None] = str(_("No tier"))
-    return names
-
-
 def dashboard(period: DashboardPeriod, *, managers_part: bool, language: str = "en") -> Dashboard:
     """Everything the dashboard shows; `managers_part` adds the retention, revenue and
     points figures (the insights.view_dashboard permission)."""
@@ -244,7 +240,7 @@ def dashboard(period: DashboardPeriod, *, managers_part: bool, language: str = "
         board.loyalty = loyalty_cards(period, before)
         board.retention_trend = [_month_retention(month, period.end) for month in months]
         board.cohorts = cohorts(period_validate(start=months[0], end=period.end, for_cohorts=True))
-        names = _tier_names(language)
+        names = tier_names(language)
         board.tiers = [(names.get(tier_id, "?"), members) for tier_id, members in members_per_tier()]
     return board
 

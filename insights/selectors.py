@@ -66,11 +66,17 @@ def _grouped(field: str, labels: dict, cutoff: datetime) -> list[GroupFigures]:
     ]
 
 
+def tier_names(language: str) -> dict[int | None, str]:
+    """Each tier's name in `language`, by id; None (no tier) too."""
+    names: dict[int | None, str] = {tier.pk: tier.name_in(language) for tier in tiers_by_rank()}
+    names[None] = str(_("No tier"))
+    return names
+
+
 def service_against_retention(*, now: datetime | None = None, language: str = "en") -> dict[str, list[GroupFigures]]:
     """Four GROUP BY queries."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.RETENTION_WINDOW_DAYS)
     no_answer = _("No NPS answer")
-    tiers = {tier.pk: tier.name_in(language) for tier in tiers_by_rank()}
     return {
         "promise": _grouped(
             "last_promise_kept",
@@ -78,7 +84,7 @@ def service_against_retention(*, now: datetime | None = None, language: str = "e
             cutoff,
         ),
         "nps": _grouped("nps_group", {**dict(NpsGroup.choices), "": no_answer}, cutoff),
-        "tier": _grouped("customer__loyalty__tier", {**tiers, None: _("No tier")}, cutoff),
+        "tier": _grouped("customer__loyalty__tier", tier_names(language), cutoff),
         "channel": _grouped("customer__acquisition_channel", dict(AcquisitionChannel.choices), cutoff),
     }
 

@@ -16,20 +16,21 @@ from .models import Account, Reward, Tier
 from .notices import LOYALTY_KINDS, POINTS_EXPIRING, page_url
 from .services import zone_of
 
+# The kinds the weekly cap counts (LOYALTY_EMAILS_PER_WEEK): the loyalty emails, and
+# the marketing emails other apps add here (the win-back offers).
+MARKETING_KINDS: set[str] = set(LOYALTY_KINDS)
 
-@preparer(*LOYALTY_KINDS)
-def _read_accounts(messages: list[Message]) -> None:
-    """The chunk's accounts and tiers, its unsubscribed addresses, and how many loyalty
-    emails each customer was sent this week: four queries for the chunk."""
-    customer_ids = {message.customer_id for message in messages}
-    accounts = Account.objects.select_related("tier").in_bulk(customer_ids)
+
+def marketing_prepare(messages: list[Message]) -> None:
+    """For a delivery chunk of marketing emails: which addresses unsubscribed, and how
+    many marketing emails each customer was sent this week (two queries)."""
     unsubscribed = set(
         Unsubscribe.objects.filter(email__in={message.to_email for message in messages}).values_list("email", flat=True)
     )
     sent_this_week = dict(
         Message.objects.filter(
-            customer_id__in=customer_ids,
-            kind__in=LOYALTY_KINDS,
+            customer_id__in={message.customer_id for message in messages},
+            kind__in=MARKETING_KINDS,
             delivery=Delivery.SENT,
             sent_at__gte=timezone.now() - timedelta(days=7),
         )
@@ -37,27 +38,41 @@ def _read_accounts(messages: list[Message]) -> None:
         .annotate(count=Count("id"))
         .order_by()
     )
-    tiers = Tier.objects.in_bulk()
     for message in messages:
-        message.account = accounts.get(message.customer_id)
         message.unsubscribed = message.to_email in unsubscribed
         message.sent_this_week = sent_this_week.get(message.customer_id, 0)
+
+
+def marketing_refusal(message: Message) -> str | None:
+    """Why a prepared marketing email must not go out: consent, the unsubscribe list,
+    the weekly cap; None when it may."""
+    if not message.customer.marketing_consent:
+        return "the customer withdrew marketing consent"
+    if message.unsubscribed:
+        return "the address unsubscribed"
+    if message.sent_this_week >= settings.LOYALTY_EMAILS_PER_WEEK:
+        return f"contact-fatigue cap: {settings.LOYALTY_EMAILS_PER_WEEK} marketing emails this week already"
+    message.sent_this_week += 1  # the chunk's next email to the same customer counts this one
+    return None
+
+
+@preparer(*LOYALTY_KINDS)
+def _read_accounts(messages: list[Message]) -> None:
+    """The chunk's accounts and tiers, and what the marketing checks read: four queries
+    for the chunk."""
+    accounts = Account.objects.select_related("tier").in_bulk({message.customer_id for message in messages})
+    tiers = Tier.objects.in_bulk()
+    marketing_prepare(messages)
+    for message in messages:
+        message.account = accounts.get(message.customer_id)
         message.tiers = tiers
 
 
 @reason_check(*LOYALTY_KINDS)
 def _loyalty_email_still_wanted(message: Message) -> str | None:
-    customer = message.customer
-    if customer is None or message.account is None:
+    if message.customer is None or message.account is None:
         return "the customer or their account is gone"
-    if not customer.marketing_consent:
-        return "the customer withdrew marketing consent"
-    if message.unsubscribed:
-        return "the address unsubscribed"
-    if message.sent_this_week >= settings.LOYALTY_EMAILS_PER_WEEK:
-        return f"contact-fatigue cap: {settings.LOYALTY_EMAILS_PER_WEEK} loyalty emails this week already"
-    message.sent_this_week += 1  # the chunk's next email to the same customer counts this one
-    return None
+    return marketing_refusal(message)
 
 
 @renderer(*LOYALTY_KINDS)

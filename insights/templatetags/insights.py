@@ -6,6 +6,8 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from insights.dashboard import hours
+
 register = template.Library()
 
 
@@ -45,7 +47,7 @@ def heat(value) -> int:
     return 0 if value is None else min(10, max(0, round(float(value) / 10)))
 
 
-@register.filter
-def hours(seconds) -> str:
+@register.filter(name="hours")
+def hours_filter(seconds) -> str:
     """Seconds as hours with one decimal, "—" when there are none."""
-    return "—" if seconds is None else _formatted(round(seconds / 3600, 1), "hours")
+    return figure(hours(seconds), "hours")

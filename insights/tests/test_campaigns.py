@@ -196,6 +196,8 @@ def test_the_recipients_list_says_who_ordered_again(clock, manager_client):
     assert "Almawon" in won and "Bertlate" not in won and "Cleonone" not in won
     lost = manager_client.get("/admin/insights/winbackrecipient/", {"won": "no"}).content.decode()
     assert "Bertlate" in lost and "Cleonone" in lost and "Almawon" not in lost
+    listing = manager_client.get("/admin/insights/winbackcampaign/").content.decode()
+    assert '<td class="field-won_back">1/3</td>' in listing  # counted in the list's query
 
 
 @pytest.mark.django_db

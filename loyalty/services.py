@@ -28,7 +28,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -118,13 +118,22 @@ def account_ensure(customer_ids: Iterable[int]) -> None:
             account_ensure(still_missing)
 
 
+def _lock_sql() -> str:
+    """SELECT … FOR UPDATE of one account, as raw SQL: this runs on every earning order
+    and every redemption, and compiling the ORM's query each time cost more than the
+    statement (SQLite, which locks the whole database for a write, has no FOR UPDATE)."""
+    table = connection.ops.quote_name(Account._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT * FROM {table} WHERE customer_id = %s{lock}"
+
+
 def _locked(customer_id: int) -> Account:
     """The customer's account, locked for this transaction (opened if need be), its tier
     taken from the cached rules rather than read again."""
-    account = Account.objects.select_for_update().filter(customer_id=customer_id).first()
+    account = next(iter(Account.objects.raw(_lock_sql(), [customer_id])), None)
     if account is None:
         account_ensure([customer_id])
-        account = Account.objects.select_for_update().get(customer_id=customer_id)
+        account = next(iter(Account.objects.raw(_lock_sql(), [customer_id])))
     if account.tier_id is not None:
         cached = next((tier for tier in tiers_by_rank() if tier.pk == account.tier_id), None)
         if cached is not None:
@@ -172,14 +181,49 @@ def _credit(
         created_at=now,
         **fields,
     )
-    if _insert(entry) is None:
-        return None
     if pending:
         account.pending += points
     else:
         account.balance += points
-    _save_balance(account)
+    if not _insert_and_save_balance(entry, account):
+        # Booked before: the balance stays as it was.
+        if pending:
+            account.pending -= points
+        else:
+            account.balance -= points
+        return None
     return entry
+
+
+def _insert_and_save_balance(entry: Entry, account: Account) -> bool:
+    """Insert the entry unless its key is taken and, when it went in, write the
+    account's balance and pending: on PostgreSQL one statement (a data-modifying WITH),
+    elsewhere two. False when the key was taken (nothing written)."""
+    if connection.vendor != "postgresql":
+        if _insert(entry) is None:
+            return False
+        _save_balance(account)
+        return True
+    fields = [field for field in Entry._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH entry AS (INSERT INTO {quote(Entry._meta.db_table)}"
+            f" ({', '.join(quote(field.column) for field in fields)})"
+            f" VALUES ({', '.join('%s' for _field in fields)})"
+            " ON CONFLICT (key) DO NOTHING RETURNING id),"
+            f" account AS (UPDATE {quote(Account._meta.db_table)} SET balance = %s, pending = %s"
+            " WHERE customer_id = %s AND EXISTS (SELECT 1 FROM entry) RETURNING 1)"
+            " SELECT id FROM entry",
+            [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
+            + [account.balance, account.pending, account.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    entry.pk = row[0]
+    entry._state.adding = False
+    return True
 
 
 def _consume(account: Account, points: int, *, include_pending_of: Entry | None = None) -> int:
@@ -235,12 +279,54 @@ def _require(account: Account, points: int) -> None:
 def _debit(account: Account, *, kind: str, points: int, key: str, now: datetime, **fields) -> Entry:
     """Spend `points` of the available balance (the account is locked by the caller)."""
     _require(account, points)
-    _consume(account, points)
     entry = Entry(account=account, kind=kind, points=-points, key=key, created_at=now, **fields)
-    if _insert(entry) is None:
+    if connection.vendor == "postgresql":
+        booked = _spend_in_one_statement(account, entry)
+    else:
+        _consume(account, points)
+        booked = _insert(entry) is not None
+        if booked:
+            _save_balance(account)
+    if not booked:
         raise Conflict(_("This was booked already."), code="duplicate")
-    _save_balance(account)
     return entry
+
+
+def _spend_in_one_statement(account: Account, entry: Entry) -> bool:
+    """`_consume`, the debit entry and the balance in one statement (PostgreSQL): the
+    credits that expire first (then the oldest) are read in order, at most one per point
+    (each holds at least one), and each gives what is left of the spend after the ones
+    before it. False when the entry's key is taken (nothing written)."""
+    points = -entry.points
+    fields = [field for field in Entry._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    table = quote(Entry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH entry AS (INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)})"
+            f" VALUES ({', '.join('%s' for _field in fields)}) ON CONFLICT (key) DO NOTHING RETURNING id),"
+            " credits AS (SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at, id) - remaining AS before"
+            f"  FROM (SELECT id, remaining, expires_at FROM {table}"
+            "   WHERE account_id = %s AND remaining > 0 AND NOT pending ORDER BY expires_at, id LIMIT %s) oldest),"
+            f" taken AS (UPDATE {table} e SET remaining = e.remaining - least(c.remaining, %s - c.before)"
+            "  FROM credits c WHERE e.id = c.id AND c.before < %s AND EXISTS (SELECT 1 FROM entry)"
+            "  RETURNING least(c.remaining, %s - c.before) AS part),"
+            f" account AS (UPDATE {quote(Account._meta.db_table)} SET balance = balance - %s"
+            "  WHERE customer_id = %s AND EXISTS (SELECT 1 FROM entry) RETURNING balance)"
+            " SELECT entry.id, (SELECT sum(part) FROM taken), (SELECT balance FROM account) FROM entry",
+            [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
+            + [account.pk, points, points, points, points, points, account.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    entry.pk, taken, account.balance = row
+    entry._state.adding = False
+    if taken != points:
+        # The balance said the credits hold enough and they do not: the ledger is out
+        # of step with itself. Nothing of this spend is kept (the caller's transaction).
+        raise RuntimeError(f"Account {account.pk}: credits hold {taken or 0} of the {points} points spent")
+    return True
 
 
 # --- Earning from orders ----------------------------------------------------------------
@@ -675,25 +761,37 @@ def expiring_points_notify(*, now: datetime | None = None, chunk: int = 1000) ->
 def qualifying_value(customer_id: int, *, now: datetime, order: Order | None = None) -> Decimal:
     """The customer's spend (or number of orders) in the trailing tier window. Given the
     order being booked, the same index range also counts the customer's earning orders
-    before it (set on the order: is it their first?)."""
+    before it (set on the order: is it their first?). Raw SQL: it runs on every earning
+    order, and the ORM's compiling of the filtered aggregates cost more than the query."""
     program = program_rules()
-    since = now - relativedelta(months=program.tier_window_months)
-    window = Q(placed_at__gte=since, placed_at__lte=now)
-    orders = Order.objects.filter(customer_id=customer_id, status__in=program.earning_statuses)
-    figures = {
-        "value": Count("id", filter=window)
-        if program.tier_basis == TierBasis.ORDERS
-        else Sum("total", filter=window, default=Decimal(0))
-    }
+    adapt = connection.ops.adapt_datetimefield_value
+    window = "placed_at >= %s AND placed_at <= %s"
+    window_params = [adapt(now - relativedelta(months=program.tier_window_months)), adapt(now)]
+    measure = "count(*)" if program.tier_basis == TierBasis.ORDERS else "sum(total)"
+    statuses = list(program.earning_statuses)
     if order is not None:
-        earlier = Q(placed_at__lt=order.placed_at) | Q(placed_at=order.placed_at, pk__lt=order.pk)
-        figures["earlier"] = Count("id", filter=earlier)
+        # Every earning order of the customer is read: those in the window measured,
+        # those before this one counted.
+        figures = (
+            f"count(*) FILTER (WHERE placed_at < %s OR (placed_at = %s AND id < %s)), {measure} FILTER (WHERE {window})"
+        )
+        params = [adapt(order.placed_at), adapt(order.placed_at), order.pk, *window_params]
+        where, where_params = "", []
     else:
-        orders = orders.filter(window)
-    result = orders.aggregate(**figures)
+        figures, params = f"0, {measure}", []
+        where, where_params = f" AND {window}", window_params
+    table = connection.ops.quote_name(Order._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {figures} FROM {table}"
+            f" WHERE customer_id = %s AND status IN ({', '.join('%s' for _status in statuses)}){where}",
+            [*params, customer_id, *statuses, *where_params],
+        )
+        earlier_count, total = cursor.fetchone()
     if order is not None:
-        order.earlier_earning_orders = result["earlier"]
-    return Decimal(result["value"] or 0)
+        order.earlier_earning_orders = earlier_count
+    # SQLite sums decimals as floats: back to cents.
+    return Decimal(str(total or 0)).quantize(Decimal("0.01"))
 
 
 def tier_for_value(value: Decimal) -> Tier | None:

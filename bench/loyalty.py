@@ -37,6 +37,7 @@ from .loadgen import post_load
 ACCOUNTS_VERSION = "loyalty-v1:1000000"
 CONCURRENCY = 20
 SECONDS = 15.0
+INGEST_ROUNDS = 4
 
 ACCOUNTS_SQL = """
 INSERT INTO loyalty_account (customer_id, balance, pending, referral_code, link_salt, created_at)
@@ -224,6 +225,10 @@ def run_redemptions(report) -> None:
     reward.delete()
 
 
+def _rates(runs: list[dict]) -> str:
+    return ", ".join(f"{run['requests_per_second']:.0f}" for run in runs)
+
+
 def run_ingest(report) -> None:
     report.say("\n## What earning costs on ingest: paid orders (earn) against placed (no earning)")
     token = _integration_token()
@@ -231,12 +236,12 @@ def run_ingest(report) -> None:
     run_id = f"{int(time.time())}"
     now = datetime.now(UTC)
 
-    def body(status: str):
-        rng = random.Random(11)
+    def body(status: str, round_: int):
+        rng = random.Random(11 + round_)
 
         def make(number: int) -> dict:
             return {
-                "order_id": f"LOY-{status}-{run_id}-{number}",
+                "order_id": f"LOY-{status}-{run_id}-{round_}-{number}",
                 "customer_id": f"B{rng.randint(1, 1_000_000):07d}",
                 "placed_at": (now - timedelta(minutes=rng.randint(1, 600))).isoformat(),
                 "total": f"{rng.randint(500, 20000) / 100:.2f}",
@@ -245,23 +250,44 @@ def run_ingest(report) -> None:
 
         return make
 
+    # Placed and paid take turns, INGEST_ROUNDS times each: on this noisy machine one
+    # long run of each let whatever else happened in one of them decide the figure.
     port = free_port()
     server = start_gunicorn(port)
+    runs: dict[str, list[dict]] = {"placed": [], "paid": []}
     try:
-        post_load("127.0.0.1", port, "/api/orders/", body("placed"), headers=auth, concurrency=16, seconds=3)
-        placed = post_load(
-            "127.0.0.1", port, "/api/orders/", body("placed"), headers=auth, concurrency=16, seconds=SECONDS
-        )
-        paid = post_load("127.0.0.1", port, "/api/orders/", body("paid"), headers=auth, concurrency=16, seconds=SECONDS)
+        post_load("127.0.0.1", port, "/api/orders/", body("warm", 0), headers=auth, concurrency=16, seconds=3)
+        for round_ in range(INGEST_ROUNDS):
+            for status in ("placed", "paid") if round_ % 2 == 0 else ("paid", "placed"):
+                runs[status].append(
+                    post_load(
+                        "127.0.0.1",
+                        port,
+                        "/api/orders/",
+                        body(status, round_),
+                        headers=auth,
+                        concurrency=16,
+                        seconds=SECONDS / 2,
+                    )
+                )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    placed, paid = (
+        {
+            "requests_per_second": sum(run["requests_per_second"] for run in runs[status]) / INGEST_ROUNDS,
+            "p99_ms": max(run["p99_ms"] for run in runs[status]),
+        }
+        for status in ("placed", "paid")
+    )
     cost = 1 - paid["requests_per_second"] / placed["requests_per_second"]
     report.figure(
         "loyalty_api_earn_cost",
         cost,
-        f"  POST /api/orders/: placed {placed['requests_per_second']:.0f}/s (p99 {placed['p99_ms']:.0f} ms),"
-        f" paid {paid['requests_per_second']:.0f}/s (p99 {paid['p99_ms']:.0f} ms): earning costs {cost:.0%}",
+        f"  POST /api/orders/, {INGEST_ROUNDS} turns of {SECONDS / 2:.1f} s each:"
+        f" placed {placed['requests_per_second']:.0f}/s (p99 {placed['p99_ms']:.0f} ms),"
+        f" paid {paid['requests_per_second']:.0f}/s (p99 {paid['p99_ms']:.0f} ms): earning costs {cost:.0%}"
+        f" (turns: placed {_rates(runs['placed'])}; paid {_rates(runs['paid'])})",
     )
 
     rows = 100_000
@@ -284,12 +310,14 @@ def run_ingest(report) -> None:
     # Each import in a transaction rolled back afterwards: the data set stays as it was.
     placed_seconds, _ = _timed_in_rollback(lambda: load("placed"))
     paid_seconds, _ = _timed_in_rollback(lambda: load("paid"))
-    cost = paid_seconds / placed_seconds - 1
+    # What earning costs of the import's speed (rows a second), as for the API: a paid
+    # import taking twice as long costs 50 %.
+    cost = 1 - placed_seconds / paid_seconds
     report.figure(
         "loyalty_import_earn_cost",
         cost,
         f"  import_orders of {rows:,} orders: placed {placed_seconds:.1f} s, paid {paid_seconds:.1f} s:"
-        f" earning costs {cost:.0%}",
+        f" earning costs {cost:.0%} of the speed ({paid_seconds / placed_seconds - 1:.0%} more time)",
     )
     created = list(Order.objects.filter(external_id__startswith="LOY-").values_list("pk", flat=True))
     for start in range(0, len(created), 5000):

@@ -118,27 +118,62 @@ def account_ensure(customer_ids: Iterable[int]) -> None:
             account_ensure(still_missing)
 
 
-def _lock_sql() -> str:
-    """SELECT … FOR UPDATE of one account, as raw SQL: this runs on every earning order
-    and every redemption, and compiling the ORM's query each time cost more than the
-    statement (SQLite, which locks the whole database for a write, has no FOR UPDATE)."""
-    table = connection.ops.quote_name(Account._meta.db_table)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return f"SELECT * FROM {table} WHERE customer_id = %s{lock}"
+def _lock_and_read(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account | None, tuple | None]:
+    """The customer's account row, locked for this transaction (None when there is
+    none), and the first row of the query `then` (sql, params), if given.
+
+    Raw SQL: this runs on every earning order and every redemption, and compiling the
+    ORM's query each time cost more than the statement. On PostgreSQL `then` travels in
+    the same round trip, as a second statement: it takes its own snapshot after the
+    lock is granted, so it sees whatever the transaction that held the lock committed.
+    SQLite, which locks the whole database for a write, has no FOR UPDATE."""
+    if connection.vendor != "postgresql":
+        table = connection.ops.quote_name(Account._meta.db_table)
+        account = next(iter(Account.objects.raw(f"SELECT * FROM {table} WHERE customer_id = %s", [customer_id])), None)
+        if then is None:
+            return account, None
+        with connection.cursor() as cursor:
+            cursor.execute(*then)
+            return account, cursor.fetchone()
+    fields = Account._meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(Account._meta.db_table)}"
+        " WHERE customer_id = %s FOR UPDATE"
+    )
+    params = [customer_id]
+    if then is not None:
+        sql, params = f"{sql}; {then[0]}", params + then[1]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if then is not None:
+            cursor.nextset()
+            then_row = cursor.fetchone()
+        else:
+            then_row = None
+    account = Account.from_db(connection.alias, [field.attname for field in fields], row) if row else None
+    return account, then_row
 
 
 def _locked(customer_id: int) -> Account:
     """The customer's account, locked for this transaction (opened if need be), its tier
     taken from the cached rules rather than read again."""
-    account = next(iter(Account.objects.raw(_lock_sql(), [customer_id])), None)
+    return _locked_and_read(customer_id)[0]
+
+
+def _locked_and_read(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account, tuple | None]:
+    """`_locked`, and the row of the query `then`, read after the lock (None when the
+    account had to be opened first)."""
+    account, then_row = _lock_and_read(customer_id, then)
     if account is None:
         account_ensure([customer_id])
-        account = next(iter(Account.objects.raw(_lock_sql(), [customer_id])))
+        account, then_row = _lock_and_read(customer_id)
     if account.tier_id is not None:
         cached = next((tier for tier in tiers_by_rank() if tier.pk == account.tier_id), None)
         if cached is not None:
             account.tier = cached
-    return account
+    return account, then_row
 
 
 # --- Writing entries (under the account's lock) ------------------------------------------
@@ -418,9 +453,11 @@ def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
     """Book what an order earns. The points date from the order (an imported order of
     last year earns points that are spendable and expiring as if booked then), at the
     rate of the tier the customer has once this order counts."""
-    account = _locked(order.customer_id)
+    # The tier's figures are read in the lock's round trip (when there are tiers).
+    then = _qualifying_query(order.customer_id, now=now, order=order) if tiers_by_rank() else None
+    account, qualifying = _locked_and_read(order.customer_id, then)
     membership = _membership_from(order, account, now=now)
-    tier_upgrade(account=account, now=now, order=order)
+    tier_upgrade(account=account, now=now, order=order, qualifying=qualifying)
     if order.currency != program.currency:
         return None
     earned_at = min(order.placed_at, now)
@@ -761,8 +798,15 @@ def expiring_points_notify(*, now: datetime | None = None, chunk: int = 1000) ->
 def qualifying_value(customer_id: int, *, now: datetime, order: Order | None = None) -> Decimal:
     """The customer's spend (or number of orders) in the trailing tier window. Given the
     order being booked, the same index range also counts the customer's earning orders
-    before it (set on the order: is it their first?). Raw SQL: it runs on every earning
-    order, and the ORM's compiling of the filtered aggregates cost more than the query."""
+    before it (set on the order: is it their first?)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*_qualifying_query(customer_id, now=now, order=order))
+        return _qualifying_result(cursor.fetchone(), order)
+
+
+def _qualifying_query(customer_id: int, *, now: datetime, order: Order | None = None) -> tuple[str, list]:
+    """qualifying_value's query, as raw SQL: it runs on every earning order, and the
+    ORM's compiling of the filtered aggregates cost more than the query."""
     program = program_rules()
     adapt = connection.ops.adapt_datetimefield_value
     window = "placed_at >= %s AND placed_at <= %s"
@@ -780,14 +824,15 @@ def qualifying_value(customer_id: int, *, now: datetime, order: Order | None = N
     else:
         figures, params = f"0, {measure}", []
         where, where_params = f" AND {window}", window_params
-    table = connection.ops.quote_name(Order._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {figures} FROM {table}"
-            f" WHERE customer_id = %s AND status IN ({', '.join('%s' for _status in statuses)}){where}",
-            [*params, customer_id, *statuses, *where_params],
-        )
-        earlier_count, total = cursor.fetchone()
+    return (
+        f"SELECT {figures} FROM {connection.ops.quote_name(Order._meta.db_table)}"
+        f" WHERE customer_id = %s AND status IN ({', '.join('%s' for _status in statuses)}){where}",
+        [*params, customer_id, *statuses, *where_params],
+    )
+
+
+def _qualifying_result(row: tuple, order: Order | None) -> Decimal:
+    earlier_count, total = row
     if order is not None:
         order.earlier_earning_orders = earlier_count
     # SQLite sums decimals as floats: back to cents.
@@ -811,15 +856,22 @@ def _change_tier(account: Account, tier: Tier | None, *, now: datetime) -> None:
     tier_changed_notify(account=account, old=old, new=tier, now=now)
 
 
-def tier_upgrade(*, account: Account, now: datetime, order: Order | None = None) -> bool:
+def tier_upgrade(
+    *, account: Account, now: datetime, order: Order | None = None, qualifying: tuple | None = None
+) -> bool:
     """Raise the account's tier at once when its spend qualifies for a higher one (the
-    account is locked by the caller). Downgrades wait for the nightly evaluation."""
+    account is locked by the caller; `qualifying`: the row of `_qualifying_query` if the
+    caller read it after the lock). Downgrades wait for the nightly evaluation."""
     tiers = tiers_by_rank()
     if not tiers:
         return False
     if account.tier_id is not None and account.tier_id == tiers[-1].pk and not account.below_tier_since:
         return False  # at the top already, and not in a grace period: nothing to read
-    target = tier_for_value(qualifying_value(account.pk, now=now, order=order))
+    if qualifying is not None:
+        value = _qualifying_result(qualifying, order)
+    else:
+        value = qualifying_value(account.pk, now=now, order=order)
+    target = tier_for_value(value)
     current_rank = account.tier.rank if account.tier else -1
     if target is not None and target.rank > current_rank:
         _change_tier(account, target, now=now)

@@ -110,3 +110,70 @@ def test_sweeps_racing_each_other_expire_release_and_reward_once(program):
         entries = Entry.objects.filter(account=account)
         assert account.pending == 0
         assert account.balance == sum(entries.values_list("points", flat=True))
+
+
+def test_what_is_read_with_the_lock_sees_what_the_lock_holder_committed(customer, tiers):
+    """`_locked_and_read` sends the lock and the tier's figures in one round trip: the
+    figures are a second statement, with a snapshot taken after the lock is granted. A
+    transaction holding the account's lock writes a paid order and commits while
+    another waits: the waiter's figures include that order."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django.db import connection, transaction
+
+    from customers.models import Order
+    from loyalty.services import _locked, _locked_and_read, _qualifying_query, _qualifying_result
+
+    Account.objects.create(customer=customer, referral_code="HOLDER01")
+    now = datetime.now(UTC)
+    holding, release = threading.Event(), threading.Event()
+    errors: list = []
+    figures: list = []
+
+    def holder():
+        try:
+            with transaction.atomic():
+                _locked(customer.pk)
+                Order.objects.create(
+                    external_id="HELD", customer=customer, placed_at=now, total=Decimal("300"), status="paid"
+                )
+                holding.set()
+                release.wait(timeout=30)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def waiter():
+        try:
+            with transaction.atomic():
+                _account, row = _locked_and_read(customer.pk, _qualifying_query(customer.pk, now=now))
+                figures.append(_qualifying_result(row, None))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    threads[0].start()
+    assert holding.wait(timeout=30)
+    threads[1].start()
+    waiting = ""
+    deadline = time.monotonic() + 20
+    while not waiting and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            row = cursor.fetchone()
+        waiting = row[0] if row else ""
+        time.sleep(0.05)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert "loyalty_account" in waiting and "FOR UPDATE" in waiting, waiting  # it did wait for the lock
+    assert figures == [Decimal("300.00")]

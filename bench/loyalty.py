@@ -236,8 +236,8 @@ def run_ingest(report) -> None:
     run_id = f"{int(time.time())}"
     now = datetime.now(UTC)
 
-    def body(status: str, round_: int):
-        rng = random.Random(11 + round_)
+    def body(status: str, round_: int | str):
+        rng = random.Random(f"{round_}")
 
         def make(number: int) -> dict:
             return {
@@ -256,7 +256,7 @@ def run_ingest(report) -> None:
     server = start_gunicorn(port)
     runs: dict[str, list[dict]] = {"placed": [], "paid": []}
     try:
-        post_load("127.0.0.1", port, "/api/orders/", body("warm", 0), headers=auth, concurrency=16, seconds=3)
+        post_load("127.0.0.1", port, "/api/orders/", body("placed", "warm"), headers=auth, concurrency=16, seconds=3)
         for round_ in range(INGEST_ROUNDS):
             for status in ("placed", "paid") if round_ % 2 == 0 else ("paid", "placed"):
                 runs[status].append(

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Message, Order, OrderStatus
-from retention_crm.db import insert_unless_taken, update_rows
+from retention_crm.db import insert_unless_taken, insert_unless_taken_sql, mark_inserted, update_rows
 from retention_crm.errors import Conflict
 
 from . import notices
@@ -239,26 +239,16 @@ def _insert_and_save_balance(entry: Entry, account: Account) -> bool:
             return False
         _save_balance(account)
         return True
-    fields = [field for field in Entry._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
+    insert, params = insert_unless_taken_sql(entry, "key")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH entry AS (INSERT INTO {quote(Entry._meta.db_table)}"
-            f" ({', '.join(quote(field.column) for field in fields)})"
-            f" VALUES ({', '.join('%s' for _field in fields)})"
-            " ON CONFLICT (key) DO NOTHING RETURNING id),"
-            f" account AS (UPDATE {quote(Account._meta.db_table)} SET balance = %s, pending = %s"
+            f"WITH entry AS ({insert}),"
+            f" account AS (UPDATE {connection.ops.quote_name(Account._meta.db_table)} SET balance = %s, pending = %s"
             " WHERE customer_id = %s AND EXISTS (SELECT 1 FROM entry) RETURNING 1)"
             " SELECT id FROM entry",
-            [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
-            + [account.balance, account.pending, account.pk],
+            [*params, account.balance, account.pending, account.pk],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    entry.pk = row[0]
-    entry._state.adding = False
-    return True
+        return mark_inserted(entry, cursor.fetchone())
 
 
 def _consume(account: Account, points: int, *, include_pending_of: Entry | None = None) -> int:
@@ -333,13 +323,12 @@ def _spend_in_one_statement(account: Account, entry: Entry) -> bool:
     (each holds at least one), and each gives what is left of the spend after the ones
     before it. False when the entry's key is taken (nothing written)."""
     points = -entry.points
-    fields = [field for field in Entry._meta.concrete_fields if not field.primary_key]
+    insert, params = insert_unless_taken_sql(entry, "key")
     quote = connection.ops.quote_name
     table = quote(Entry._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH entry AS (INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)})"
-            f" VALUES ({', '.join('%s' for _field in fields)}) ON CONFLICT (key) DO NOTHING RETURNING id),"
+            f"WITH entry AS ({insert}),"
             " credits AS (SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at, id) - remaining AS before"
             f"  FROM (SELECT id, remaining, expires_at FROM {table}"
             "   WHERE account_id = %s AND remaining > 0 AND NOT pending ORDER BY expires_at, id LIMIT %s) oldest),"
@@ -349,14 +338,12 @@ def _spend_in_one_statement(account: Account, entry: Entry) -> bool:
             f" account AS (UPDATE {quote(Account._meta.db_table)} SET balance = balance - %s"
             "  WHERE customer_id = %s AND EXISTS (SELECT 1 FROM entry) RETURNING balance)"
             " SELECT entry.id, (SELECT sum(part) FROM taken), (SELECT balance FROM account) FROM entry",
-            [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
-            + [account.pk, points, points, points, points, points, account.pk],
+            [*params, account.pk, points, points, points, points, points, account.pk],
         )
         row = cursor.fetchone()
-    if row is None:
+    if not mark_inserted(entry, row):
         return False
-    entry.pk, taken, account.balance = row
-    entry._state.adding = False
+    _id, taken, account.balance = row
     if taken != points:
         # The balance said the credits hold enough and they do not: the ledger is out
         # of step with itself. Nothing of this spend is kept (the caller's transaction).

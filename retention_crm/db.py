@@ -67,18 +67,29 @@ def insert_unless_taken(obj: Model, unique_field: str) -> bool:
     statement (PostgreSQL and SQLite): a savepoint around a plain INSERT costs two more
     round trips. False when the value is taken (nothing written); else the object has
     its primary key."""
+    sql, params = insert_unless_taken_sql(obj, unique_field)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return mark_inserted(obj, cursor.fetchone())
+
+
+def insert_unless_taken_sql(obj: Model, unique_field: str) -> tuple[str, list]:
+    """The statement of `insert_unless_taken` and its parameters, for a caller that puts
+    it into a larger statement (a data-modifying WITH on PostgreSQL)."""
     meta = obj._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
-            f" VALUES ({', '.join('%s' for _field in fields)})"
-            f" ON CONFLICT ({quote(meta.get_field(unique_field).column)}) DO NOTHING"
-            f" RETURNING {quote(meta.pk.column)}",
-            [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields],
-        )
-        row = cursor.fetchone()
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
+        f" VALUES ({', '.join('%s' for _field in fields)})"
+        f" ON CONFLICT ({quote(meta.get_field(unique_field).column)}) DO NOTHING"
+        f" RETURNING {quote(meta.pk.column)}",
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields],
+    )
+
+
+def mark_inserted(obj: Model, row: tuple | None) -> bool:
+    """Give the object the primary key the INSERT returned; False when it returned no row."""
     if row is None:
         return False
     obj.pk = row[0]

@@ -7,7 +7,7 @@ from .common import Report, setup_django
 
 SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty", "insights"]
 # Parts of a suite, to measure one figure again without the rest (not run by default).
-PARTS = ["loyalty-redemptions", "loyalty-ingest"]
+PARTS = ["loyalty-redemptions", "loyalty-ingest", "surveys-submissions"]
 
 
 def main(argv: list[str]) -> int:
@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
         "insights": insights.run,
         "loyalty-redemptions": loyalty.run_redemptions,
         "loyalty-ingest": loyalty.run_ingest,
+        "surveys-submissions": surveys.run_submissions,
     }
     for name in chosen:
         if name in runners:

@@ -36,15 +36,18 @@ logger = logging.getLogger(__name__)
 ROUNDING_SQL = {Rounding.DOWN: "floor", Rounding.UP: "ceil", Rounding.HALF_UP: "round"}
 
 
-def _open_accounts(cursor, order_ids: list[int]) -> None:
-    """Accounts for the orders' customers that have none: codes drawn in Python (the
-    database has no CSPRNG over our alphabet), written in one INSERT … unnest."""
+def _lock_accounts(cursor, order_ids: list[int]) -> None:
+    """Lock the accounts of the orders' customers in one order (no deadlock with another
+    batch), opening those that are missing first: the lock's answer says which exist,
+    so the accounts are looked up once. Codes are drawn in Python (the database has no
+    CSPRNG over our alphabet) and written in one INSERT … unnest."""
+    cursor.execute("SELECT DISTINCT customer_id FROM customers_order WHERE id = ANY(%s)", [order_ids])
+    wanted = sorted(row[0] for row in cursor.fetchall())
     cursor.execute(
-        "SELECT DISTINCT o.customer_id FROM customers_order o"
-        " WHERE o.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM loyalty_account a WHERE a.customer_id = o.customer_id)",
-        [order_ids],
+        "SELECT customer_id FROM loyalty_account WHERE customer_id = ANY(%s) ORDER BY customer_id FOR UPDATE",
+        [wanted],
     )
-    missing = [row[0] for row in cursor.fetchall()]
+    missing = sorted(set(wanted) - {row[0] for row in cursor.fetchall()})
     while missing:
         codes = ["".join(secrets.choice(CODE_ALPHABET) for _i in range(REFERRAL_CODE_LENGTH)) for _c in missing]
         cursor.execute(
@@ -53,13 +56,13 @@ def _open_accounts(cursor, order_ids: list[int]) -> None:
             " AS t(customer_id, code, salt) ON CONFLICT DO NOTHING",
             [missing, codes, [new_link_salt() for _c in missing]],
         )
-        # A clash of random codes (or an account opened meanwhile): look again.
+        # Lock them too; a clash of random codes (or an account another transaction
+        # opened meanwhile, now locked as well) leaves some to look at again.
         cursor.execute(
-            "SELECT customer_id FROM unnest(%s::bigint[]) AS t(customer_id)"
-            " WHERE NOT EXISTS (SELECT 1 FROM loyalty_account a WHERE a.customer_id = t.customer_id)",
+            "SELECT customer_id FROM loyalty_account WHERE customer_id = ANY(%s) ORDER BY customer_id FOR UPDATE",
             [missing],
         )
-        missing = [row[0] for row in cursor.fetchall()]
+        missing = sorted(set(missing) - {row[0] for row in cursor.fetchall()})
 
 
 def orders_points_bulk(order_ids: list[int], *, now: datetime | None = None) -> None:
@@ -95,13 +98,7 @@ def orders_points_bulk(order_ids: list[int], *, now: datetime | None = None) -> 
         )
         earning = [row[0] for row in cursor.fetchall()]
         if earning:
-            _open_accounts(cursor, earning)
-            # Lock the accounts in one order (no deadlock with another batch).
-            cursor.execute(
-                "SELECT 1 FROM loyalty_account WHERE customer_id IN"
-                " (SELECT customer_id FROM customers_order WHERE id = ANY(%s)) ORDER BY customer_id FOR UPDATE",
-                [earning],
-            )
+            _lock_accounts(cursor, earning)
     memberships = _membership_orders(earning)
     if earning and tiers_by_rank():
         tiers_evaluate(now=now, customer_ids_of_orders=earning, upgrades_only=True)

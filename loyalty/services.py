@@ -1186,9 +1186,27 @@ def tiers_evaluate(
         params += [tier.threshold, tier.rank]
     window_start = now - relativedelta(months=program.tier_window_months)
     params += [window_start, now, *program.earning_statuses]
-    only = ""
-    if customer_ids_of_orders is not None:
-        only = f" WHERE acc.customer_id IN (SELECT customer_id FROM {order_table} WHERE id = ANY(%s))"
+    window = f"placed_at >= %s AND placed_at <= %s AND status IN ({statuses})"
+    if customer_ids_of_orders is None:
+        # Every account: the window's orders aggregated once, grouped by customer.
+        source = (
+            f"{account_table} acc LEFT JOIN ("
+            f" SELECT customer_id, {figure} AS value FROM {order_table} WHERE {window} GROUP BY customer_id"
+            ") q ON q.customer_id = acc.customer_id"
+        )
+        value = "coalesce(q.value, 0)"
+    else:
+        # A batch's customers (PostgreSQL): each one's orders of the window read
+        # through the customer's index (aggregating the whole window to keep a few
+        # would read millions of orders for a batch of thousands). OFFSET 0 keeps the
+        # planner from copying the subquery into each CASE that reads the value.
+        source = (
+            f"{account_table} acc"
+            f" WHERE acc.customer_id IN (SELECT customer_id FROM {order_table} WHERE id = ANY(%s)) OFFSET 0"
+        )
+        value = (
+            f"coalesce((SELECT {figure} FROM {order_table} o WHERE o.customer_id = acc.customer_id AND {window}), 0)"
+        )
         params.append(customer_ids_of_orders)
     grace_over = now - timedelta(days=program.downgrade_grace_days)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -1200,11 +1218,7 @@ def tiers_evaluate(
             f"   {rank_of} AS current_rank, {target_rank} AS target_rank,"
             "   a.below_tier_since AS below_since, a.tier_held_until AS held_until"
             f"  FROM (SELECT acc.customer_id, acc.tier_id, acc.below_tier_since, acc.tier_held_until,"
-            f"    coalesce(q.value, 0) AS value"
-            f"   FROM {account_table} acc LEFT JOIN ("
-            f"    SELECT customer_id, {figure} AS value FROM {order_table}"
-            f"    WHERE placed_at >= %s AND placed_at <= %s AND status IN ({statuses}) GROUP BY customer_id"
-            f"   ) q ON q.customer_id = acc.customer_id{only}) a"
+            f"    {value} AS value FROM {source}) a"
             " ) e WHERE target_rank <> current_rank OR below_since IS NOT NULL",
             params,
         )

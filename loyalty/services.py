@@ -118,7 +118,7 @@ def account_ensure(customer_ids: Iterable[int]) -> None:
             account_ensure(still_missing)
 
 
-def _lock_and_read(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account | None, tuple | None]:
+def _account_row_locked(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account | None, tuple | None]:
     """The customer's account row, locked for this transaction (None when there is
     none), and the first row of the query `then` (sql, params), if given.
 
@@ -165,10 +165,10 @@ def _locked(customer_id: int) -> Account:
 def _locked_and_read(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account, tuple | None]:
     """`_locked`, and the row of the query `then`, read after the lock (None when the
     account had to be opened first)."""
-    account, then_row = _lock_and_read(customer_id, then)
+    account, then_row = _account_row_locked(customer_id, then)
     if account is None:
         account_ensure([customer_id])
-        account, then_row = _lock_and_read(customer_id)
+        account, then_row = _account_row_locked(customer_id)
     if account.tier_id is not None:
         cached = next((tier for tier in tiers_by_rank() if tier.pk == account.tier_id), None)
         if cached is not None:
@@ -216,39 +216,32 @@ def _credit(
         created_at=now,
         **fields,
     )
-    if pending:
-        account.pending += points
-    else:
-        account.balance += points
-    if not _insert_and_save_balance(entry, account):
-        # Booked before: the balance stays as it was.
-        if pending:
-            account.pending -= points
-        else:
-            account.balance -= points
-        return None
-    return entry
+    return entry if _insert_and_add(entry, account, "pending" if pending else "balance") else None
 
 
-def _insert_and_save_balance(entry: Entry, account: Account) -> bool:
-    """Insert the entry unless its key is taken and, when it went in, write the
-    account's balance and pending: on PostgreSQL one statement (a data-modifying WITH),
-    elsewhere two. False when the key was taken (nothing written)."""
+def _insert_and_add(entry: Entry, account: Account, field: str) -> bool:
+    """Insert the entry unless its key is taken and, when it went in, add its points to
+    the account's `field` (balance or pending): on PostgreSQL one statement (a
+    data-modifying WITH), elsewhere two. False when the key was taken (nothing written)."""
     if connection.vendor != "postgresql":
         if _insert(entry) is None:
             return False
+        setattr(account, field, getattr(account, field) + entry.points)
         _save_balance(account)
         return True
     insert, params = insert_unless_taken_sql(entry, "key")
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH entry AS ({insert}),"
-            f" account AS (UPDATE {connection.ops.quote_name(Account._meta.db_table)} SET balance = %s, pending = %s"
+            f" account AS (UPDATE {connection.ops.quote_name(Account._meta.db_table)} SET {field} = {field} + %s"
             " WHERE customer_id = %s AND EXISTS (SELECT 1 FROM entry) RETURNING 1)"
             " SELECT id FROM entry",
-            [*params, account.balance, account.pending, account.pk],
+            [*params, entry.points, account.pk],
         )
-        return mark_inserted(entry, cursor.fetchone())
+        if not mark_inserted(entry, cursor.fetchone()):
+            return False
+    setattr(account, field, getattr(account, field) + entry.points)
+    return True
 
 
 def _consume(account: Account, points: int, *, include_pending_of: Entry | None = None) -> int:

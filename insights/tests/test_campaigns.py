@@ -2,17 +2,16 @@
 per customer even with two sweeps at once; each customer's email in their language with
 their own code; A/B variants drawn at random; results with Wilson intervals."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connections
 
 from customers.models import Customer, Message, Unsubscribe
 from customers.outbox import message_deliver
 from customers.tests.factories import OrderFactory
+from customers.tests.test_concurrency import race
 from feedback.models import SlaPolicy, Ticket
 from insights import campaigns
 from insights.campaigns import campaign_launch, campaign_results, campaigns_sweep, wilson_interval
@@ -139,20 +138,7 @@ def test_two_sweeps_at_once_email_each_customer_once(monkeypatch):
         shopper(f"R{number}")
     campaign = campaign_for([])
     campaign_launch(campaign)
-    barrier = threading.Barrier(2)
-
-    def sweep():
-        try:
-            barrier.wait()
-            campaigns_sweep()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race(2, lambda _i: campaigns_sweep())
     assert Message.objects.filter(kind="win_back").count() == 40
     assert WinBackRecipient.objects.count() == 40
     assert Redemption.objects.filter(given=True).count() == 40

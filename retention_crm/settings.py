@@ -120,6 +120,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections: a new PostgreSQL connection costs more than most requests.
+    # Django's backend, with a health check that asks the server only when it has written
+    # to the idle connection (retention_crm/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "retention_crm.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from retention_crm.db import insert_unless_taken
+
 from .metrics import orders_changing
 from .models import Channel, Customer, Entry, Message, Order, OrderLine, OrderStatus, Product
 
@@ -127,18 +129,17 @@ def order_create(
             external_id=customer_id, email=customer_email, name=customer_name, first_seen=placed_at
         )
         with orders_changing([customer.pk]):
-            try:
-                with transaction.atomic():
-                    order = Order.objects.create(
-                        external_id=order_id,
-                        customer=customer,
-                        placed_at=placed_at,
-                        total=total,
-                        currency=currency or settings.DEFAULT_CURRENCY,
-                        status=status,
-                        discount_code=discount_code,
-                    )
-            except IntegrityError:
+            order = Order(
+                external_id=order_id,
+                customer=customer,
+                placed_at=placed_at,
+                total=total,
+                currency=currency or settings.DEFAULT_CURRENCY,
+                status=status,
+                discount_code=discount_code,
+            )
+            # INSERT … ON CONFLICT DO NOTHING: no savepoint (two round trips) around it.
+            if not insert_unless_taken(order, "external_id"):
                 order = None  # this order_id exists: a retry, or a twin request that won
             if order is not None:
                 created_lines = []

@@ -84,7 +84,8 @@ def insert_unless_taken_sql(obj: Model, unique_field: str) -> tuple[str, list]:
         f" VALUES ({', '.join('%s' for _field in fields)})"
         f" ON CONFLICT ({quote(meta.get_field(unique_field).column)}) DO NOTHING"
         f" RETURNING {quote(meta.pk.column)}",
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields],
+        # pre_save, as Django's own INSERT does: it fills auto_now and auto_now_add.
+        [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields],
     )
 
 

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from customers.models import Customer
 from retention_crm import ratelimit
 from retention_crm.api import IdCursorPagination, permission_required
+from retention_crm.db import Rows, rows_together
 
 from . import services
 from .idempotency import idempotent
@@ -24,7 +25,10 @@ from .selectors import EXPIRING_SOON_DAYS, expiring_soon, liability, referral_li
 
 def customer_by_id(customer_id: str) -> Customer:
     """The customer the shop knows by `customer_id`: a 400 naming the field when unknown."""
-    customer = Customer.objects.filter(external_id=customer_id).first()
+    return _known(Customer.objects.filter(external_id=customer_id).first())
+
+
+def _known(customer: Customer | None) -> Customer:
     if customer is None:
         raise serializers.ValidationError({"customer_id": [_("No customer has this customer_id.")]})
     return customer
@@ -259,10 +263,15 @@ class RedemptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def create(self, request):
         data = RedeemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        customer = customer_by_id(data.validated_data["customer_id"])
-        reward = Reward.objects.filter(pk=data.validated_data["reward"]).first()
-        if reward is None:
+        # The customer and the reward in one round trip: a checkout waits for this.
+        customers, rewards = rows_together(
+            Rows(Customer, "external_id = %s", [data.validated_data["customer_id"]]),
+            Rows(Reward, "id = %s", [data.validated_data["reward"]]),
+        )
+        customer = _known(next(iter(customers), None))
+        if not rewards:
             raise NotFound(_("No reward has this id."))
+        reward = rewards[0]
 
         def work():
             redeemed = services.points_redeem(customer=customer, reward=reward)

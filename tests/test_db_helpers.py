@@ -1,0 +1,68 @@
+"""retention_crm.db's reads and writes for the hot paths give what the ORM gives."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from customers.models import Customer
+from loyalty.models import Reward, RewardKind
+from retention_crm.db import Rows, rows_together
+
+pytestmark = pytest.mark.django_db
+
+
+def same_fields(made, expected) -> None:
+    for field in type(expected)._meta.concrete_fields:
+        assert getattr(made, field.attname) == getattr(expected, field.attname), field.name
+
+
+def test_rows_of_several_models_come_as_the_orm_makes_them_in_one_statement():
+    reward = Reward.objects.create(
+        kind=RewardKind.DISCOUNT, names={"en": "€5 off", "da": "5 € rabat"}, cost=50, value=Decimal("5.00")
+    )
+    Customer.objects.create(external_id="C-2", email="two@example.com")
+    Customer.objects.create(external_id="C-1", email="one@example.com")
+    with CaptureQueriesContext(connection) as queries:
+        customers, rewards, none = rows_together(
+            Rows(Customer, "external_id LIKE %s", ["C-%"], order_by="external_id"),
+            Rows(Reward, "id = %s", [reward.pk]),
+            Rows(Reward, "id = %s", [reward.pk + 1]),
+        )
+    assert len(queries) == 1
+    assert [customer.external_id for customer in customers] == ["C-1", "C-2"]
+    same_fields(customers[0], Customer.objects.get(external_id="C-1"))
+    same_fields(rewards[0], Reward.objects.get(pk=reward.pk))
+    assert rewards[0].names == {"en": "€5 off", "da": "5 € rabat"}  # JSON decoded
+    assert rewards[0].value == Decimal("5.00")
+    assert not rewards[0]._state.adding
+    assert none == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_after_a_lock_sees_what_the_lock_holder_committed():
+    """The second statement takes its snapshot after the first got its lock."""
+    import threading
+
+    customer = Customer.objects.create(external_id="L-1", name="before")
+    locked, release = threading.Event(), threading.Event()
+
+    def holder():
+        with transaction.atomic():
+            Customer.objects.select_for_update().get(pk=customer.pk)
+            locked.set()
+            release.wait(5)
+            Customer.objects.filter(pk=customer.pk).update(name="after")
+        connection.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    locked.wait(5)
+    threading.Timer(0.3, release.set).start()
+    with transaction.atomic():
+        _locked, (read,) = rows_together(
+            Rows(Customer, "id = %s", [customer.pk], lock=True), Rows(Customer, "id = %s", [customer.pk])
+        )
+    thread.join()
+    assert read.name == "after"

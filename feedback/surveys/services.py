@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from customers.models import Customer, Delivery, Message, Order, OrderStatus, Unsubscribe
 from customers.outbox import email, emails_write
-from retention_crm.db import insert_unless_taken_sql, mark_inserted
+from retention_crm.db import Rows, insert_unless_taken_sql, mark_inserted, rows_together
 from retention_crm.errors import Conflict
 
 from ..models import ACTIVE_STATUSES, Priority, Ticket, TicketChannel, TicketKind
@@ -591,22 +591,49 @@ class LinkInvalid(Exception):
     """An unknown, forged, used or expired link: the customer sees one friendly page."""
 
 
-def invitation_for_token(token: str, *, now: datetime, lock: bool = False) -> SurveyInvitation:
-    """The invitation a link's token opens, or LinkInvalid. With `lock`, the row is
-    locked (the caller is in a transaction) so that two submissions queue."""
+def invitation_for_token(token: str, *, now: datetime) -> SurveyInvitation:
+    """The invitation a link's token opens (with its survey and customer), or LinkInvalid."""
+    invitation_id, mac = _parsed(token)
+    invitation = SurveyInvitation.objects.select_related("survey", "customer").filter(pk=invitation_id).first()
+    return _usable(invitation, mac, now=now)
+
+
+def _parsed(token: str) -> tuple[int, str]:
     parsed = parse_token(token or "")
     if parsed is None:
         raise LinkInvalid
-    invitation_id, mac = parsed
-    queryset = SurveyInvitation.objects.select_related("survey", "customer")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
-    invitation = queryset.filter(pk=invitation_id).first()
+    return parsed
+
+
+def _usable(invitation: SurveyInvitation | None, mac: str, *, now: datetime) -> SurveyInvitation:
     if invitation is None or not hmac.compare_digest(mac, invitation_mac(invitation.pk, invitation.token_salt)):
         raise LinkInvalid
     if invitation.status not in (InvitationStatus.SENT, InvitationStatus.OPENED) or invitation.is_expired(now):
         raise LinkInvalid
     return invitation
+
+
+def _invitation_locked_with_questions(token: str, *, now: datetime) -> tuple[SurveyInvitation, list[Question]]:
+    """`invitation_for_token`, the row locked (the caller is in a transaction) so that two
+    submissions queue, and the survey's questions: one round trip."""
+    invitation_id, mac = _parsed(token)
+    table = connection.ops.quote_name(SurveyInvitation._meta.db_table)
+    survey_id = f"(SELECT survey_id FROM {table} WHERE id = %s)"
+    customer_id = f"(SELECT customer_id FROM {table} WHERE id = %s)"
+    invitations, surveys, customers, questions = rows_together(
+        Rows(SurveyInvitation, "id = %s", [invitation_id], lock=True),
+        Rows(Survey, f"id = {survey_id}", [invitation_id]),
+        Rows(Customer, f"id = {customer_id}", [invitation_id]),
+        Rows(Question, f"survey_id = {survey_id}", [invitation_id], order_by="position, id"),
+    )
+    invitation = _usable(next(iter(invitations), None), mac, now=now)
+    invitation.survey, invitation.customer = surveys[0], customers[0]
+    by_id = {question.pk: question for question in questions}
+    for question in questions:
+        question.survey = invitation.survey
+        if question.show_if_question_id in by_id:
+            question.show_if_question = by_id[question.show_if_question_id]
+    return invitation, questions
 
 
 def invitation_opened(invitation: SurveyInvitation, *, now: datetime) -> None:
@@ -712,10 +739,9 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
     `language` (the one the customer chose), else in the invitation's."""
     now = now or timezone.now()
     with transaction.atomic():
-        invitation = invitation_for_token(token, now=now, lock=True)
+        invitation, questions = _invitation_locked_with_questions(token, now=now)
         survey = invitation.survey
         language = language or invitation.language
-        questions = list(survey.questions.select_related("show_if_question"))
         with translation.override(language):
             cleaned = clean_answers(questions, answers)
         score = headline_score(survey.kind, cleaned)

@@ -257,6 +257,19 @@ def test_ten_concurrent_submissions_with_one_link_give_one_response(customer):
     assert SurveyMonth.objects.get().responses == 1
 
 
+def test_a_happy_answer_is_read_and_stored_in_two_statements(customer, django_assert_num_queries):
+    """The invitation (locked) with its survey, customer and questions in one round trip;
+    the response, the invitation marked answered and the month's count in another."""
+    invitation = invite(customer)
+    with django_assert_num_queries(2 + 2) as queries:  # with BEGIN (a savepoint here) and COMMIT
+        response = answer(invitation, score="8", reason="Quick")
+    assert [query["sql"].split()[0] for query in queries.captured_queries][1:3] == ["SELECT", "WITH"]
+    assert response.score == 8
+    assert response.customer == customer
+    invitation.refresh_from_db()
+    assert invitation.status == InvitationStatus.ANSWERED
+
+
 @pytest.mark.parametrize(
     ("answers", "errors"),
     [

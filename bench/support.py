@@ -33,6 +33,7 @@ from feedback.models import Ticket
 from .api_orders import free_port, start_gunicorn
 from .loadgen import FORM, post, post_form_load
 from .tickets import _purge_queues
+from .tickets import ensure as ensure_tickets
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -274,6 +275,7 @@ def run_latency(report) -> None:
 
 def run_mail(report) -> None:
     report.say(f"\n## Mail delivery: {MAILS:,} acknowledgments, two worker processes, a local SMTP sink")
+    ensure_tickets(report)  # the acknowledgments are of the tickets suite's tickets
     sink = Sink()
     controller, smtp_port = sink.start()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}"}
@@ -282,6 +284,8 @@ def run_mail(report) -> None:
     try:
         processes.celery("mailer", "worker", "--queues", "mail", "--concurrency", "2", "-n", "bench-mailer@%h")
         tickets = list(Ticket.objects.select_related("customer").order_by("id")[:MAILS])
+        if len(tickets) < MAILS:
+            raise RuntimeError(f"The mail run needs {MAILS:,} tickets; the database has {len(tickets):,}")
         with transaction.atomic():
             emails_write(
                 [

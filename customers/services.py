@@ -212,9 +212,10 @@ def orders_delete(*, order_ids: Iterable[int]) -> int:
 # --- Contacts and the timeline --------------------------------------------------------
 
 
-def customer_for_contact(*, email: str, name: str = "", locale: str = "") -> Customer:
+def customer_for_contact(*, email: str, name: str = "", locale: str = "") -> tuple[Customer, bool]:
     """The customer with this email (ignoring case), created when unknown: someone who
     writes to support is a customer of ours from then on, even before a first order.
+    Returns (customer, created).
 
     Two requests for the same new address at once make one customer: the unique index
     on lower(email) decides and the loser reads the winner's row.
@@ -225,18 +226,19 @@ def customer_for_contact(*, email: str, name: str = "", locale: str = "") -> Cus
         if name and not customer.name:
             customer.name = name[:200]
             customer.save(update_fields=["name", "updated_at"])
-        return customer
+        return customer, False
     languages = {code for code, _name in settings.LANGUAGES}
-    try:
-        with transaction.atomic():
-            return Customer.objects.create(
-                email=email,
-                name=name[:200],
-                locale=locale if locale in languages else settings.LANGUAGE_CODE,
-                time_zone=settings.TIME_ZONE,
-            )
-    except IntegrityError:
-        return Customer.objects.with_email(email).get()
+    customer = Customer(
+        email=email,
+        name=name[:200],
+        locale=locale if locale in languages else settings.LANGUAGE_CODE,
+        time_zone=settings.TIME_ZONE,
+    )
+    # ON CONFLICT DO NOTHING instead of a savepoint around the INSERT (two round trips):
+    # without an external id, the address is the only unique value it can collide on.
+    if insert_unless_taken(customer):
+        return customer, True
+    return Customer.objects.with_email(email).get(), False
 
 
 def interaction_log(

@@ -129,10 +129,11 @@ def ticket_open(
     languages = {code for code, _name in settings.LANGUAGES}
     now = now or timezone.now()
     with transaction.atomic():
+        new_customer = False
         if customer is None:
             if not email:
                 raise ValidationError({"customer_email": _("An email address is needed.")})
-            customer = customer_for_contact(email=email, name=name, locale=language)
+            customer, new_customer = customer_for_contact(email=email, name=name, locale=language)
         if survey_consent and not customer.survey_consent:
             customer.survey_consent = True
             customer.save(update_fields=["survey_consent", "updated_at"])
@@ -145,7 +146,8 @@ def ticket_open(
             priority=priority,
             subject=(subject.strip() or _subject_from(description, kind))[:200],
             description=description,
-            policy=sla.policy_for(kind=kind, priority=priority, customer_id=customer.pk),
+            # A customer created a moment ago has no loyalty tier to look up.
+            policy=sla.policy_for(kind=kind, priority=priority, customer_id=None if new_customer else customer.pk),
             language=language if language in languages else customer.locale,
             created_at=now,
             last_customer_message_at=now if author is None else None,

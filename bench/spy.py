@@ -37,10 +37,15 @@ STEPS = {
     "surveys": {
         "waiting for PostgreSQL": "wait (psycopg",
         "health check (SELECT 1)": "is_usable",
-        "the invitation, locked": "invitation_for_token",
+        "the invitation, locked, with its questions": "_invitation_locked_with_questions",
+        "checking the answers": "clean_answers",
         "the three writes": "_response_store",
         "recovery tickets": "_open_recovery_ticket",
+        "the commit": "commit (django",
         "the whole service": "survey_response_submit",
+        "the form (parsing, fields)": "_answers_from",
+        "middleware (sessions, CSRF, locale, CSP)": "middleware",
+        "the redirect": "redirect",
     },
     "support": {
         "waiting for PostgreSQL": "wait (psycopg",

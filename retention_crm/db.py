@@ -64,31 +64,40 @@ def binding_cursor():
         yield cursor
 
 
-def insert_unless_taken(obj: Model, unique_field: str) -> bool:
-    """INSERT one row … ON CONFLICT (`unique_field`) DO NOTHING RETURNING its id, in one
-    statement (PostgreSQL and SQLite): a savepoint around a plain INSERT costs two more
-    round trips. False when the value is taken (nothing written); else the object has
-    its primary key."""
+def insert_unless_taken(obj: Model, unique_field: str | None = None) -> bool:
+    """INSERT one row … ON CONFLICT (`unique_field`, or any unique value when None) DO
+    NOTHING RETURNING its id, in one statement (PostgreSQL and SQLite): a savepoint around
+    a plain INSERT costs two more round trips. False when the value is taken (nothing
+    written); else the object has its primary key."""
     sql, params = insert_unless_taken_sql(obj, unique_field)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return mark_inserted(obj, cursor.fetchone())
 
 
-def insert_unless_taken_sql(obj: Model, unique_field: str) -> tuple[str, list]:
+def insert_unless_taken_sql(obj: Model, unique_field: str | None = None, *, when: str = "") -> tuple[str, list]:
     """The statement of `insert_unless_taken` and its parameters, for a caller that puts
-    it into a larger statement (a data-modifying WITH on PostgreSQL)."""
+    it into a larger statement (a data-modifying WITH on PostgreSQL); with `when`, the row
+    is inserted only if that condition holds (an EXISTS on an earlier part, say)."""
     meta = obj._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
+    target = f"({quote(meta.get_field(unique_field).column)}) " if unique_field else ""
     return (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
-        f" VALUES ({', '.join('%s' for _field in fields)})"
-        f" ON CONFLICT ({quote(meta.get_field(unique_field).column)}) DO NOTHING"
-        f" RETURNING {quote(meta.pk.column)}",
+        + row_source(len(fields), when=when)
+        + f" ON CONFLICT {target}DO NOTHING RETURNING {quote(meta.pk.column)}",
         # pre_save, as Django's own INSERT does: it fills auto_now and auto_now_add.
         [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields],
     )
+
+
+def row_source(count: int, *, when: str = "") -> str:
+    """The row of an INSERT with `count` parameters: ` VALUES (%s, …)`, or with `when`
+    ` SELECT %s, … WHERE <when>` (PostgreSQL takes the SELECT's untyped parameters as
+    the columns' types, as it does VALUES)."""
+    placeholders = ", ".join(["%s"] * count)
+    return f" SELECT {placeholders} WHERE {when}" if when else f" VALUES ({placeholders})"
 
 
 def mark_inserted(obj: Model, row: tuple | None) -> bool:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from customers.models import Customer, Delivery, Message, Order, OrderStatus, Unsubscribe
 from customers.outbox import email, emails_write
-from retention_crm.db import Rows, insert_unless_taken_sql, mark_inserted, rows_together
+from retention_crm.db import Rows, insert_unless_taken_sql, mark_inserted, row_source, rows_together
 from retention_crm.errors import Conflict
 
 from ..models import ACTIVE_STATUSES, Priority, Ticket, TicketChannel, TicketKind
@@ -613,15 +613,14 @@ def _usable(invitation: SurveyInvitation | None, mac: str, *, now: datetime) -> 
     return invitation
 
 
-def _invitation_locked_with_questions(token: str, *, now: datetime) -> tuple[SurveyInvitation, list[Question]]:
-    """`invitation_for_token`, the row locked (the caller is in a transaction) so that two
-    submissions queue, and the survey's questions: one round trip."""
+def _invitation_with_questions(token: str, *, now: datetime) -> tuple[SurveyInvitation, list[Question]]:
+    """`invitation_for_token` and the survey's questions, in one round trip."""
     invitation_id, mac = _parsed(token)
     table = connection.ops.quote_name(SurveyInvitation._meta.db_table)
     survey_id = f"(SELECT survey_id FROM {table} WHERE id = %s)"
     customer_id = f"(SELECT customer_id FROM {table} WHERE id = %s)"
     invitations, surveys, customers, questions = rows_together(
-        Rows(SurveyInvitation, "id = %s", [invitation_id], lock=True),
+        Rows(SurveyInvitation, "id = %s", [invitation_id]),
         Rows(Survey, f"id = {survey_id}", [invitation_id]),
         Rows(Customer, f"id = {customer_id}", [invitation_id]),
         Rows(Question, f"survey_id = {survey_id}", [invitation_id], order_by="position, id"),
@@ -731,39 +730,44 @@ class Submitted:
 
 
 def survey_response_submit(*, token: str, answers: dict, language: str = "", now: datetime | None = None) -> Submitted:
-    """The customer's answer, stored once: the invitation is locked, so of two
-    submissions at once the second finds it answered (LinkInvalid). Counts the answer in
-    the month's scores and, for an unhappy one, opens a recovery ticket (kind feedback,
-    priority high; the customer gets the usual acknowledgment) with the answer in it.
-    Raises ValidationError for answers that do not fit the questions, its messages in
-    `language` (the one the customer chose), else in the invitation's."""
+    """The customer's answer, stored once. Counts it in the month's scores and, for an
+    unhappy one, opens a recovery ticket (kind feedback, priority high; the customer gets
+    the usual acknowledgment) with the answer in it. Raises ValidationError for answers
+    that do not fit the questions, its messages in `language` (the one the customer
+    chose), else in the invitation's; LinkInvalid for a link that is not (or no longer)
+    open.
+
+    The invitation is read without a lock: the write that stores the answer takes the
+    invitation only while it is still open (sent or opened), so of two submissions at
+    once the second finds it answered. A happy answer is then that one statement, a
+    transaction on its own; an unhappy one is stored in a transaction with its ticket."""
     now = now or timezone.now()
-    with transaction.atomic():
-        invitation, questions = _invitation_locked_with_questions(token, now=now)
-        survey = invitation.survey
-        language = language or invitation.language
-        with translation.override(language):
-            cleaned = clean_answers(questions, answers)
-        score = headline_score(survey.kind, cleaned)
-        response = SurveyResponse(
-            invitation=invitation,
-            survey=survey,
-            customer=invitation.customer,
-            ticket_id=invitation.ticket_id,
-            order_id=invitation.order_id,
-            score=score,
-            answers=cleaned,
-            language=language,
-            unhappy=is_unhappy(survey.kind, score),
-            submitted_at=now,
-        )
-        # The month's row is counted last (its lock is held only until the commit that
-        # follows): with the other two writes when nothing else follows them, after
-        # the recovery ticket when one is opened.
-        _response_store(response, now=now, count_in_month=not response.unhappy)
-        if response.unhappy:
+    invitation, questions = _invitation_with_questions(token, now=now)
+    survey = invitation.survey
+    language = language or invitation.language
+    with translation.override(language):
+        cleaned = clean_answers(questions, answers)
+    score = headline_score(survey.kind, cleaned)
+    response = SurveyResponse(
+        invitation=invitation,
+        survey=survey,
+        customer=invitation.customer,
+        ticket_id=invitation.ticket_id,
+        order_id=invitation.order_id,
+        score=score,
+        answers=cleaned,
+        language=language,
+        unhappy=is_unhappy(survey.kind, score),
+        submitted_at=now,
+    )
+    if not response.unhappy:
+        _response_store(response, now=now, count_in_month=True)
+    else:
+        with transaction.atomic():
+            _response_store(response, now=now, count_in_month=False)
             response.recovery_ticket = _open_recovery_ticket(response, questions, now)
             response.save(update_fields=["recovery_ticket"])
+            # Last in the transaction: the month's row lock is held only until the commit.
             _count_in_month(survey.kind, score, now)
     link = survey.promoter_link if is_promoter(survey.kind, score) else ""
     return Submitted(response=response, promoter_link=link)
@@ -804,34 +808,44 @@ def _format_score(score: Decimal | None) -> str:
 
 
 def _response_store(response: SurveyResponse, *, now: datetime, count_in_month: bool) -> None:
-    """Store the response, mark its invitation answered and, if asked, count it in its
-    month's row: on PostgreSQL one statement (a data-modifying WITH; a submission is
-    one of the busiest writes), elsewhere one each."""
+    """Take the invitation if it is still open (sent or opened, not expired), marking it
+    answered; store the response and, if asked, count it in its month's row. All or
+    nothing: on PostgreSQL one statement (a data-modifying WITH, each part conditional on
+    the invitation taken; a submission is one of the busiest writes), elsewhere in a
+    transaction. LinkInvalid (nothing written) when the invitation is no longer open: a
+    second submission, or the link expired meanwhile."""
+    open_statuses = [InvitationStatus.SENT, InvitationStatus.OPENED]
     if connection.vendor != "postgresql":
-        response.save(force_insert=True)
-        SurveyInvitation.objects.filter(pk=response.invitation_id).update(
-            status=InvitationStatus.ANSWERED, answered_at=now
-        )
-        if count_in_month:
-            _count_in_month(response.survey.kind, response.score, now)
+        with transaction.atomic():
+            taken = (
+                SurveyInvitation.objects.filter(pk=response.invitation_id, status__in=open_statuses)
+                .exclude(expires_at__lte=now)
+                .update(status=InvitationStatus.ANSWERED, answered_at=now)
+            )
+            if not taken:
+                raise LinkInvalid
+            response.save(force_insert=True)
+            if count_in_month:
+                _count_in_month(response.survey.kind, response.score, now)
         return
-    insert, params = insert_unless_taken_sql(response, "invitation")
+    table = connection.ops.quote_name(SurveyInvitation._meta.db_table)
+    insert, params = insert_unless_taken_sql(response, "invitation", when="EXISTS (SELECT 1 FROM taken)")
     sql = (
-        f"WITH response AS ({insert}),"
-        f" answered AS (UPDATE {SurveyInvitation._meta.db_table} SET status = %s, answered_at = %s"
-        "  WHERE id = %s AND EXISTS (SELECT 1 FROM response))"
+        f"WITH taken AS (UPDATE {table} SET status = %s, answered_at = %s"
+        "  WHERE id = %s AND status = ANY(%s) AND (expires_at IS NULL OR expires_at > %s) RETURNING id),"
+        f" response AS ({insert})"
     )
-    params += [InvitationStatus.ANSWERED, now, response.invitation_id]
+    params = [InvitationStatus.ANSWERED, now, response.invitation_id, open_statuses, now, *params]
     if count_in_month:
-        month_sql, month_params = _month_count_sql(response.survey.kind, response.score, now)
+        month_sql, month_params = _month_count_sql(
+            response.survey.kind, response.score, now, when="EXISTS (SELECT 1 FROM response)"
+        )
         sql += f", month AS ({month_sql})"
         params += month_params
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} SELECT id FROM response", params)
         if not mark_inserted(response, cursor.fetchone()):
-            # The invitation is locked by the caller and was open: a response to it
-            # cannot exist. If one does, nothing of this one is kept.
-            raise LinkInvalid
+            raise LinkInvalid  # no longer open: nothing was written
 
 
 def _count_in_month(kind: str, score: Decimal | None, now: datetime) -> None:
@@ -841,7 +855,8 @@ def _count_in_month(kind: str, score: Decimal | None, now: datetime) -> None:
         cursor.execute(*_month_count_sql(kind, score, now))
 
 
-def _month_count_sql(kind: str, score: Decimal | None, now: datetime) -> tuple[str, list]:
+def _month_count_sql(kind: str, score: Decimal | None, now: datetime, *, when: str = "") -> tuple[str, list]:
+    """The month's row counted (an upsert); with `when`, only if that condition holds."""
     month = timezone.localdate(now).replace(day=1)
     values = [
         kind,
@@ -856,8 +871,8 @@ def _month_count_sql(kind: str, score: Decimal | None, now: datetime) -> tuple[s
     table = SurveyMonth._meta.db_table
     return (
         f"INSERT INTO {table} (kind, month, responses, scored, score_sum, promoters, detractors, satisfied)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (kind, month) DO UPDATE SET"
+        + row_source(len(values), when=when)
+        + " ON CONFLICT (kind, month) DO UPDATE SET"
         f" responses = {table}.responses + excluded.responses,"
         f" scored = {table}.scored + excluded.scored,"
         f" score_sum = {table}.score_sum + excluded.score_sum,"

@@ -90,8 +90,8 @@ def _survey(request, token: str, *, embed: bool):
     now = timezone.now()
     errors: dict = {}
     if request.method == "POST":
-        # One trip through the service, which finds the invitation under its lock and
-        # checks the answers in the customer's language.
+        # One trip through the service, which finds the invitation, checks the answers
+        # in the customer's language and stores them if the invitation is still open.
         answers = _answers_from(request.POST)
         answers.pop("csrfmiddlewaretoken", None)
         try:

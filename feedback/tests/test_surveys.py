@@ -258,16 +258,46 @@ def test_ten_concurrent_submissions_with_one_link_give_one_response(customer):
 
 
 def test_a_happy_answer_is_read_and_stored_in_two_statements(customer, django_assert_num_queries):
-    """The invitation (locked) with its survey, customer and questions in one round trip;
-    the response, the invitation marked answered and the month's count in another."""
+    """The invitation with its survey, customer and questions in one round trip; the
+    invitation taken, the response and the month's count in another, a transaction on
+    its own (no BEGIN, no COMMIT)."""
     invitation = invite(customer)
-    with django_assert_num_queries(2 + 2) as queries:  # with BEGIN (a savepoint here) and COMMIT
+    with django_assert_num_queries(2) as queries:
         response = answer(invitation, score="8", reason="Quick")
-    assert [query["sql"].split()[0] for query in queries.captured_queries][1:3] == ["SELECT", "WITH"]
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["SELECT", "WITH"]
+    assert SurveyMonth.objects.get().responses == 1
     assert response.score == 8
     assert response.customer == customer
     invitation.refresh_from_db()
     assert invitation.status == InvitationStatus.ANSWERED
+
+
+@pytest.mark.parametrize("then", ["answered", "expired"])
+def test_a_write_that_finds_the_invitation_no_longer_open_writes_nothing(customer, clock, then):
+    """What the write checks itself, for an invitation answered or expired after the
+    submission read it: no response, the invitation as it is, the month not counted."""
+    invitation = invite(customer)
+    answered = SurveyResponse(
+        invitation=invitation,
+        survey=invitation.survey,
+        customer=customer,
+        score=Decimal(9),
+        answers={"score": 9},
+        language="en",
+        unhappy=False,
+        submitted_at=NOW,
+    )
+    if then == "answered":
+        answer(invitation, score="9")
+    else:
+        SurveyInvitation.objects.filter(pk=invitation.pk).update(expires_at=NOW - timedelta(seconds=1))
+    counted = SurveyMonth.objects.values_list("responses", flat=True).first()
+    with pytest.raises(services.LinkInvalid):
+        services._response_store(answered, now=NOW, count_in_month=True)
+    assert SurveyResponse.objects.count() == (1 if then == "answered" else 0)
+    assert SurveyMonth.objects.values_list("responses", flat=True).first() == counted
+    invitation.refresh_from_db()
+    assert invitation.status == (InvitationStatus.ANSWERED if then == "answered" else InvitationStatus.SENT)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,18 @@ async def post(host: str, port: int, path: str, body: bytes, headers: dict[str, 
     )
     await writer.drain()
     status_line = await reader.readline()
-    await reader.read()  # the rest, until the server closes
+    length = None
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _colon, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    # The whole answer read, the client closes, as a proxy in front of gunicorn does; a
+    # client that waited for the server to close first would keep the worker waiting
+    # for its close in return (gunicorn lingers until the peer closes, RFC 9112 9.6).
+    if length is None:
+        await reader.read()  # until the server closes
+    else:
+        await reader.readexactly(length)
     writer.close()
     return int(status_line.split()[1])
 

@@ -30,22 +30,27 @@ STEPS = {
         "health check (SELECT 1)": "is_usable",
         "token": "perform_authentication",
         "permissions": "check_permissions",
-        "customer lookup": "customer_by_id",
+        "the customer and the reward": "rows_together",
         "the service (points_redeem)": "points_redeem",
+        "the account's lock": "_account_row_locked",
+        "the code": "_issue",
+        "the spend": "_debit",
+        "the commit": "commit (django",
         "the response": "to_representation",
     },
     "surveys": {
         "waiting for PostgreSQL": "wait (psycopg",
         "health check (SELECT 1)": "is_usable",
-        "the invitation, locked, with its questions": "_invitation_locked_with_questions",
+        "the invitation with its questions": "_invitation_with_questions",
         "checking the answers": "clean_answers",
         "the three writes": "_response_store",
         "recovery tickets": "_open_recovery_ticket",
         "the commit": "commit (django",
         "the whole service": "survey_response_submit",
         "the form (parsing, fields)": "_answers_from",
-        "middleware (sessions, CSRF, locale, CSP)": "middleware",
-        "the redirect": "redirect",
+        "CSRF check": "process_view (django/middleware/csrf.py",
+        "sessions": "django/contrib/sessions",
+        "the redirect's signed value": "signing",
     },
     "support": {
         "waiting for PostgreSQL": "wait (psycopg",
@@ -81,6 +86,17 @@ def shares(raw: str, steps: dict[str, str]) -> tuple[int, dict[str, float]]:
             if frame in stack:
                 under[label] += int(count)
     return total, {label: under[label] / total if total else 0.0 for label in steps}
+
+
+def leaves(raw: str, count: int = 15) -> list[tuple[float, str]]:
+    """The frames the workers were in themselves (the innermost frame of each sample,
+    waiting for PostgreSQL counted as such), the largest shares first."""
+    total, under = 0, collections.Counter()
+    for line in Path(raw).read_text().splitlines():
+        stack, _space, samples = line.rpartition(" ")
+        total += int(samples)
+        under[stack.rsplit(";", 1)[-1]] += int(samples)
+    return [(samples / total, frame) for frame, samples in under.most_common(count)] if total else []
 
 
 def _sampled(start_load, cleanup=None) -> str:
@@ -181,6 +197,9 @@ def main(argv: list[str]) -> int:
     print(f"{total:,} samples in the workers")
     for label, share in found.items():
         print(f"  {share:6.1%}  {label}")
+    print("where the workers were themselves (innermost frames):")
+    for share, frame in leaves(raw):
+        print(f"  {share:6.1%}  {frame}")
     os.unlink(raw)
     return 0
 

@@ -30,6 +30,17 @@ def _on_postgresql(django_db_setup, django_db_blocker):
 DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the migrations' rows (serialized_rollback): its
+    flush empties every table, and without the restore the groups, policies and surveys
+    the migrations made are gone for the tests after it (and the next test that restores
+    them collides with the content types the flush made again)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            raise pytest.UsageError(f"{item.nodeid}: mark it django_db(transaction=True, serialized_rollback=True)")
+
+
 @pytest.fixture(autouse=True)
 def _aggregate_state(request, django_db_blocker):
     """The state row the migration creates; a transactional test's flush deletes it.

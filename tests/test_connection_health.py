@@ -11,7 +11,7 @@ from django.db import connection
 from customers.models import Customer
 from retention_crm.postgresql.base import server_has_written
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def start_of_request() -> None:

@@ -40,7 +40,7 @@ def test_rows_of_several_models_come_as_the_orm_makes_them_in_one_statement():
     assert none == []
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_read_after_a_lock_sees_what_the_lock_holder_committed():
     """The second statement takes its snapshot after the first got its lock."""
     import threading

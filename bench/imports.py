@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from customers.metrics import rebuild
+from loyalty.models import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "order_id,customer_id,placed_at,total,currency,status,customer_email,customer_name\n"
@@ -137,13 +138,45 @@ def import_run(path: Path) -> tuple[float, int]:
     return float(values["SECONDS"]), int(values["MAXRSS_KB"])
 
 
-def undo(run_id: str) -> None:
+def remember() -> dict:
+    """What an import changes besides its orders and customers, noted before it (untimed):
+    the loyalty accounts (a copy), and where the ledger and the outbox end. The imported
+    orders earn points, open accounts, move tiers and write emails."""
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_accounts_before")
+        cursor.execute("CREATE UNLOGGED TABLE bench_accounts_before AS SELECT * FROM loyalty_account")
+        cursor.execute("SELECT coalesce(max(id), 0) FROM loyalty_entry")
+        (entry,) = cursor.fetchone()
+        cursor.execute("SELECT coalesce(max(id), 0) FROM customers_message")
+        (message,) = cursor.fetchone()
+    return {"entry": entry, "message": message}
+
+
+def undo(run_id: str, before: dict) -> None:
+    """Put the data set back as it was before the import: its ledger entries, emails,
+    accounts, orders and customers gone, the accounts that were there as they were, the
+    aggregates rebuilt."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM loyalty_entry WHERE id > %s", [before["entry"]])
+        cursor.execute("DELETE FROM customers_message WHERE id > %s", [before["message"]])
+        columns = [field.column for field in Account._meta.concrete_fields if not field.primary_key]
+        cursor.execute(
+            f"UPDATE loyalty_account a SET ({', '.join(columns)}) = ({', '.join(f'b.{c}' for c in columns)})"
+            " FROM bench_accounts_before b WHERE a.customer_id = b.customer_id"
+            f" AND ({', '.join(f'a.{c}' for c in columns)}) IS DISTINCT FROM ({', '.join(f'b.{c}' for c in columns)})"
+        )
+        cursor.execute(
+            "DELETE FROM loyalty_account a WHERE NOT EXISTS"
+            " (SELECT 1 FROM bench_accounts_before b WHERE b.customer_id = a.customer_id)"
+        )
+        cursor.execute("DROP TABLE bench_accounts_before")
         cursor.execute("DELETE FROM customers_order WHERE external_id LIKE %s", [f"IMP-{run_id}-%"])
         cursor.execute("DELETE FROM customers_customer WHERE external_id LIKE %s", [f"IMPC-{run_id}-%"])
     rebuild()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE customers_order")
+        cursor.execute("VACUUM ANALYZE loyalty_account")
+        cursor.execute("VACUUM ANALYZE loyalty_entry")
 
 
 def run(report) -> None:
@@ -158,10 +191,11 @@ def run(report) -> None:
         path.chmod(0o644)
         copy_seconds = raw_copy_seconds(path)
         table_seconds = table_copy_seconds(path)
+        before = remember()
         try:
             seconds, maxrss_kb = import_run(path)
         finally:
-            undo(run_id)
+            undo(run_id, before)
             path.unlink()
         ratio, table_ratio = copy_seconds / seconds, table_seconds / seconds
         report.figure(

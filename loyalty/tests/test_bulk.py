@@ -53,6 +53,21 @@ def test_an_import_raises_tiers_first_and_earns_at_the_reached_tier(clock, progr
     assert account.pending == (BULK_AFTER_ORDERS + 1) * 200
 
 
+def test_an_import_earns_the_same_a_chunk_at_a_time(clock, program, tiers, monkeypatch):
+    """The import hands its orders to the points a chunk at a time (flat memory); a
+    customer whose orders fall in two chunks earns all at the tier of the whole file."""
+    import customers.imports.orders
+
+    monkeypatch.setattr(customers.imports.orders, "POINTS_CHUNK", BULK_AFTER_ORDERS + 7)
+    today = datetime.now(UTC).isoformat()
+    rows = [(f"C-{n}", f"CC-{n % 2}", today, "100", "paid") for n in range(2 * BULK_AFTER_ORDERS + 2)]
+    import_rows(rows)
+    assert Entry.objects.filter(kind=EntryKind.EARN).count() == len(rows)
+    for account in Account.objects.select_related("tier"):
+        assert str(account.tier) == "Gold"  # 5,100 spent each
+        assert account.pending == (BULK_AFTER_ORDERS + 1) * 200  # every order at Gold's rate
+
+
 def test_an_import_that_refunds_earned_orders_takes_the_points_back(clock, program):
     today = datetime.now(UTC).isoformat()
     rows = [(f"R-{n}", "RC-1", today, "10", "paid") for n in range(BULK_AFTER_ORDERS + 1)]

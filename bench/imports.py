@@ -160,10 +160,10 @@ def undo(run_id: str, before: dict) -> None:
         cursor.execute("DELETE FROM loyalty_entry WHERE id > %s", [before["entry"]])
         cursor.execute("DELETE FROM customers_message WHERE id > %s", [before["message"]])
         columns = [field.column for field in Account._meta.concrete_fields if not field.primary_key]
+        now, then = (", ".join(f"{table}.{column}" for column in columns) for table in ("a", "b"))
         cursor.execute(
-            f"UPDATE loyalty_account a SET ({', '.join(columns)}) = ({', '.join(f'b.{c}' for c in columns)})"
-            " FROM bench_accounts_before b WHERE a.customer_id = b.customer_id"
-            f" AND ({', '.join(f'a.{c}' for c in columns)}) IS DISTINCT FROM ({', '.join(f'b.{c}' for c in columns)})"
+            f"UPDATE loyalty_account a SET ({', '.join(columns)}) = ({then}) FROM bench_accounts_before b"
+            f" WHERE a.customer_id = b.customer_id AND ({now}) IS DISTINCT FROM ({then})"
         )
         cursor.execute(
             "DELETE FROM loyalty_account a WHERE NOT EXISTS"

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -71,24 +71,22 @@ def customer_for_order(
                     % {"email": email, "other": owner.external_id}
                 }
             )
-    try:
-        with transaction.atomic():
-            return Customer.objects.create(
-                external_id=external_id,
-                email=email,
-                name=name,
-                locale=settings.LANGUAGE_CODE,
-                time_zone=settings.TIME_ZONE,
-                first_seen=min(first_seen or timezone.now(), timezone.now()),
-            )
-    except IntegrityError as exc:
-        # Another request created the customer (or took the email) a moment ago.
-        customer = Customer.objects.filter(external_id=external_id).first()
-        if customer is None:
-            raise ValidationError(
-                {"customer_email": _("%(email)s is the email of another customer.") % {"email": email}}
-            ) from exc
+    customer = Customer(
+        external_id=external_id,
+        email=email,
+        name=name,
+        locale=settings.LANGUAGE_CODE,
+        time_zone=settings.TIME_ZONE,
+        first_seen=min(first_seen or timezone.now(), timezone.now()),
+    )
+    # ON CONFLICT DO NOTHING, as for a contact: no savepoint around the INSERT.
+    if insert_unless_taken(customer):
         return customer
+    # Another request created the customer (or took the email) a moment ago.
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise ValidationError({"customer_email": _("%(email)s is the email of another customer.") % {"email": email}})
+    return customer
 
 
 def _products_for_lines(lines: Sequence[LineInput]) -> dict[str, Product]:

@@ -33,7 +33,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Message, Order, OrderStatus
-from retention_crm.db import insert_unless_taken, insert_unless_taken_sql, mark_inserted, update_rows
+from retention_crm.db import (
+    RawRows,
+    Rows,
+    insert_unless_taken,
+    insert_unless_taken_sql,
+    mark_inserted,
+    rows_together,
+    update_rows,
+)
 from retention_crm.errors import Conflict
 
 from . import notices
@@ -122,38 +130,15 @@ def _account_row_locked(customer_id: int, then: tuple[str, list] | None = None) 
     """The customer's account row, locked for this transaction (None when there is
     none), and the first row of the query `then` (sql, params), if given.
 
-    Raw SQL: this runs on every earning order and every redemption, and compiling the
-    ORM's query each time cost more than the statement. On PostgreSQL `then` travels in
-    the same round trip, as a second statement: it takes its own snapshot after the
-    lock is granted, so it sees whatever the transaction that held the lock committed.
-    SQLite, which locks the whole database for a write, has no FOR UPDATE."""
-    if connection.vendor != "postgresql":
-        table = connection.ops.quote_name(Account._meta.db_table)
-        account = next(iter(Account.objects.raw(f"SELECT * FROM {table} WHERE customer_id = %s", [customer_id])), None)
-        if then is None:
-            return account, None
-        with connection.cursor() as cursor:
-            cursor.execute(*then)
-            return account, cursor.fetchone()
-    fields = Account._meta.concrete_fields
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(Account._meta.db_table)}"
-        " WHERE customer_id = %s FOR UPDATE"
-    )
-    params = [customer_id]
+    This runs on every earning order and every redemption: without the ORM's query
+    compilation, and with `then` in the same round trip, as a second statement that
+    takes its own snapshot after the lock is granted, so it sees whatever the
+    transaction that held the lock committed (rows_together)."""
+    reads = [Rows(Account, "customer_id = %s", [customer_id], lock=True)]
     if then is not None:
-        sql, params = f"{sql}; {then[0]}", params + then[1]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        if then is not None:
-            cursor.nextset()
-            then_row = cursor.fetchone()
-        else:
-            then_row = None
-    account = Account.from_db(connection.alias, [field.attname for field in fields], row) if row else None
-    return account, then_row
+        reads.append(RawRows(*then))
+    accounts, *then_rows = rows_together(*reads)
+    return next(iter(accounts), None), next(iter(then_rows[0]), None) if then_rows else None
 
 
 def _locked(customer_id: int) -> Account:

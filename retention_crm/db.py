@@ -1,11 +1,12 @@
 """Database pieces the apps share."""
 
+import functools
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
-from django.db import connection
+from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.db.models import Aggregate, FloatField, Model
 
@@ -150,56 +151,85 @@ class Rows:
     order_by: str = ""
     lock: bool = False
 
+    def statement(self) -> str:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in self.model._meta.concrete_fields)
+        sql = f"SELECT {columns} FROM {quote(self.model._meta.db_table)} WHERE {self.where}"
+        if self.order_by:
+            sql += f" ORDER BY {self.order_by}"
+        if self.lock and connection.vendor == "postgresql":
+            sql += " FOR UPDATE"
+        return sql
 
-def rows_together(*reads: Rows) -> list[list[Model]]:
-    """The rows of each read, as model instances, in one round trip on PostgreSQL.
+    def result(self, rows: list[tuple]) -> list[Model]:
+        return _instances(self.model, rows)
+
+
+@dataclass(frozen=True)
+class RawRows:
+    """A read of `rows_together` in the caller's own SQL: its rows as they come."""
+
+    sql: str
+    params: Sequence = ()
+
+    def statement(self) -> str:
+        return self.sql
+
+    def result(self, rows: list[tuple]) -> list[tuple]:
+        return rows
+
+
+def rows_together(*reads: Rows | RawRows) -> list[list]:
+    """The rows of each read (model instances, or tuples for a RawRows), in one round trip
+    on PostgreSQL.
 
     Each read is a statement of its own and takes its own snapshot when it runs, so a
     read after one that locks sees whatever the transaction holding the lock committed.
-    For the hot paths (a redemption, a survey answer) where a round trip costs more than
-    the statement; the ORM's querysets each cost one."""
-    quote = connection.ops.quote_name
-    statements = []
-    for read in reads:
-        columns = ", ".join(quote(field.column) for field in read.model._meta.concrete_fields)
-        sql = f"SELECT {columns} FROM {quote(read.model._meta.db_table)} WHERE {read.where}"
-        if read.order_by:
-            sql += f" ORDER BY {read.order_by}"
-        if read.lock and connection.vendor == "postgresql":
-            sql += " FOR UPDATE"
-        statements.append((sql, list(read.params)))
+    For the hot paths (an earning order, a redemption, a survey answer) where a round
+    trip costs more than the statement; the ORM's querysets each cost one, and compiling
+    them costs more than these statements."""
     results = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("; ".join(sql for sql, _params in statements), [p for _sql, ps in statements for p in ps])
+            cursor.execute("; ".join(read.statement() for read in reads), [p for read in reads for p in read.params])
             for number, read in enumerate(reads):
                 if number:
                     cursor.nextset()
-                results.append(_instances(read.model, cursor.fetchall()))
+                results.append(read.result(cursor.fetchall()))
         else:
-            for read, (sql, params) in zip(reads, statements, strict=True):
-                cursor.execute(sql, params)
-                results.append(_instances(read.model, cursor.fetchall()))
+            for read in reads:
+                cursor.execute(read.statement(), list(read.params))
+                results.append(read.result(cursor.fetchall()))
     return results
 
 
-def _instances(model: type[Model], rows: list[tuple]) -> list[Model]:
-    """Model instances from rows of all its concrete columns, through the fields' and the
-    backend's converters (JSON, and SQLite's decimals and dates), as the ORM makes them."""
+@functools.lru_cache(maxsize=256)
+def _converters(model: type[Model], database) -> tuple[list[str], list[tuple]]:
+    """The model's attribute names in column order, and (index, column, converters) of the
+    columns whose values the fields or the backend convert (JSON, SQLite's decimals and
+    dates): worked out once per model and connection (the backend's converters are its
+    operations' methods)."""
     fields = model._meta.concrete_fields
-    names = [field.attname for field in fields]
     converters = []
     for index, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        found = database.ops.get_db_converters(column) + column.get_db_converters(database)
         if found:
             converters.append((index, column, found))
+    return [field.attname for field in fields], converters
+
+
+def _instances(model: type[Model], rows: list[tuple]) -> list[Model]:
+    """Model instances from rows of all its concrete columns, through the converters, as
+    the ORM makes them."""
+    database = connections[connection.alias]
+    names, converters = _converters(model, database)
     instances = []
     for row in rows:
         if converters:
             row = list(row)
             for index, column, functions in converters:
                 for function in functions:
-                    row[index] = function(row[index], column, connection)
+                    row[index] = function(row[index], column, database)
         instances.append(model.from_db(connection.alias, names, row))
     return instances

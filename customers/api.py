@@ -16,7 +16,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retention_crm.api import permission_required
+from retention_crm.api import ModelSerializer, Serializer, permission_required
 
 from . import services
 from .filters import CustomerFilter, OrderFilter, ProductFilter
@@ -26,7 +26,7 @@ from .models import Customer, Order, OrderLine, OrderStatus, Product, currency_v
 # --- Customers -----------------------------------------------------------------------
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ModelSerializer):
     customer_id = serializers.CharField(
         source="external_id", max_length=64, required=False, allow_null=True, help_text=_("The shop's id.")
     )
@@ -109,7 +109,7 @@ class CustomerViewSet(
 # --- Products ------------------------------------------------------------------------
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "sku", "name", "category", "price", "active", "created_at"]
@@ -128,14 +128,14 @@ class ProductViewSet(viewsets.ModelViewSet):
 # Orders are read-only through serializers (writes go through the services), so plain
 # Serializers with declared fields: a ModelSerializer introspects the model again for
 # every instance it is made for, a cost every POST /api/orders/ would pay.
-class OrderLineSerializer(serializers.Serializer):
+class OrderLineSerializer(Serializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     product_name = serializers.CharField(source="product.name", read_only=True)
     quantity = serializers.IntegerField(read_only=True)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
 
 
-class OrderSerializer(serializers.Serializer):
+class OrderSerializer(Serializer):
     id = serializers.IntegerField(read_only=True)
     order_id = serializers.CharField(source="external_id", read_only=True)
     customer = serializers.IntegerField(source="customer_id", read_only=True)
@@ -156,14 +156,14 @@ def not_in_the_future(value):
         raise serializers.ValidationError(_("is in the future."))
 
 
-class LineInputSerializer(serializers.Serializer):
+class LineInputSerializer(Serializer):
     sku = serializers.CharField(max_length=64)
     product_name = serializers.CharField(max_length=200, required=False, default="")
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
 
 
-class OrderCreateSerializer(serializers.Serializer):
+class OrderCreateSerializer(Serializer):
     order_id = serializers.CharField(max_length=64)
     customer_id = serializers.CharField(max_length=64)
     placed_at = serializers.DateTimeField(validators=[not_in_the_future])
@@ -179,7 +179,7 @@ class OrderCreateSerializer(serializers.Serializer):
         return value.upper()
 
 
-class OrderUpdateSerializer(serializers.Serializer):
+class OrderUpdateSerializer(Serializer):
     placed_at = serializers.DateTimeField(required=False, validators=[not_in_the_future])
     total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     currency = serializers.CharField(max_length=3, required=False, validators=[currency_validator])
@@ -240,7 +240,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 # --- Metrics -------------------------------------------------------------------------
 
 
-class PeriodSerializer(serializers.Serializer):
+class PeriodSerializer(Serializer):
     start = serializers.DateField(help_text=_("First day of the period (YYYY-MM-DD)."))
     end = serializers.DateField(help_text=_("Last day of the period, inclusive."))
     window_days = serializers.IntegerField(
@@ -273,7 +273,7 @@ def rate_field():
     return serializers.FloatField(allow_null=True, help_text=_("A percentage with 2 decimals; null when undefined."))
 
 
-class RetentionFiguresSerializer(serializers.Serializer):
+class RetentionFiguresSerializer(Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     window_days = serializers.IntegerField()
@@ -289,13 +289,13 @@ class RetentionFiguresSerializer(serializers.Serializer):
     average_order_value = serializers.FloatField(allow_null=True)
 
 
-class CohortSerializer(serializers.Serializer):
+class CohortSerializer(Serializer):
     cohort = serializers.CharField(help_text="YYYY-MM")
     customers = serializers.IntegerField()
     retention = serializers.ListField(child=serializers.FloatField())
 
 
-class CohortsSerializer(serializers.Serializer):
+class CohortsSerializer(Serializer):
     cohorts = CohortSerializer(many=True)
 
 

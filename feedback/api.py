@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from customers.metrics import PeriodError
 from customers.models import Channel, Customer, Entry, Message
-from retention_crm.api import DetailActionPermissions, permission_required
+from retention_crm.api import DetailActionPermissions, ModelSerializer, Serializer, permission_required
 
 from . import services
 from .filters import ReminderFilter, TicketFilter
@@ -29,7 +29,7 @@ User = get_user_model()
 # --- Tickets ---------------------------------------------------------------------------
 
 
-class TicketSerializer(serializers.ModelSerializer):
+class TicketSerializer(ModelSerializer):
     reference = serializers.CharField(read_only=True)
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
     customer_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
@@ -72,7 +72,7 @@ class TicketSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TicketCreateSerializer(serializers.Serializer):
+class TicketCreateSerializer(Serializer):
     customer_email = serializers.EmailField(max_length=254)
     subject = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=20000)
@@ -88,7 +88,7 @@ class TicketCreateSerializer(serializers.Serializer):
     )
 
 
-class TicketUpdateSerializer(serializers.Serializer):
+class TicketUpdateSerializer(Serializer):
     kind = serializers.ChoiceField(choices=TicketKind.choices, required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     assignee = serializers.SlugRelatedField(
@@ -100,12 +100,12 @@ class TicketUpdateSerializer(serializers.Serializer):
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
 
 
-class ResolveSerializer(serializers.Serializer):
+class ResolveSerializer(Serializer):
     text = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
     notify = serializers.BooleanField(required=False, default=True, help_text=_("Email the customer (default)."))
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -128,7 +128,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MessageCreateSerializer(serializers.Serializer):
+class MessageCreateSerializer(Serializer):
     TYPES = [
         ("reply", _("A reply to the customer, sent by email")),
         (Entry.NOTE, _("An internal note")),
@@ -287,7 +287,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 # --- Reminders --------------------------------------------------------------------------
 
 
-class ReminderSerializer(serializers.ModelSerializer):
+class ReminderSerializer(ModelSerializer):
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -296,7 +296,7 @@ class ReminderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReminderCreateSerializer(serializers.Serializer):
+class ReminderCreateSerializer(Serializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), required=False, allow_null=True)
     ticket = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects.all(), required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=ReminderKind.choices, required=False, default=ReminderKind.FOLLOW_UP)
@@ -307,11 +307,11 @@ class ReminderCreateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class ReminderUpdateSerializer(serializers.Serializer):
+class ReminderUpdateSerializer(Serializer):
     due_at = serializers.DateTimeField(required=False)
 
 
-class ReminderDoneSerializer(serializers.Serializer):
+class ReminderDoneSerializer(Serializer):
     outcome = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
@@ -360,7 +360,7 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 # --- SLA policies (read) ------------------------------------------------------------------
 
 
-class SlaPolicySerializer(serializers.ModelSerializer):
+class SlaPolicySerializer(ModelSerializer):
     class Meta:
         model = SlaPolicy
         fields = [
@@ -391,7 +391,7 @@ class SlaPolicyViewSet(viewsets.ReadOnlyModelViewSet):
 # --- Service figures ------------------------------------------------------------------------
 
 
-class ServicePeriodSerializer(serializers.Serializer):
+class ServicePeriodSerializer(Serializer):
     start = serializers.DateField(help_text=_("First day of the period (YYYY-MM-DD)."))
     end = serializers.DateField(help_text=_("Last day of the period, inclusive."))
 
@@ -403,7 +403,7 @@ class ServicePeriodSerializer(serializers.Serializer):
         return attrs
 
 
-class FiguresFields(serializers.Serializer):
+class FiguresFields(Serializer):
     tickets_created = serializers.IntegerField()
     tickets_resolved = serializers.IntegerField()
     first_responses = serializers.IntegerField()

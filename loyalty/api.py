@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from customers.models import Customer
 from retention_crm import ratelimit
-from retention_crm.api import IdCursorPagination, permission_required
+from retention_crm.api import IdCursorPagination, ModelSerializer, Serializer, permission_required
 from retention_crm.db import Rows, rows_together
 
 from . import services
@@ -34,7 +34,7 @@ def _known(customer: Customer | None) -> Customer:
     return customer
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(ModelSerializer):
     customer_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
     tier = serializers.SerializerMethodField()
     referral_url = serializers.SerializerMethodField()
@@ -106,7 +106,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
         return AccountDetailSerializer if self.action == "retrieve" else AccountSerializer
 
 
-class EntrySerializer(serializers.ModelSerializer):
+class EntrySerializer(ModelSerializer):
     customer_id = serializers.CharField(source="account.customer.external_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -130,7 +130,7 @@ class EntrySerializer(serializers.ModelSerializer):
         ]
 
 
-class AdjustmentSerializer(serializers.Serializer):
+class AdjustmentSerializer(Serializer):
     customer_id = serializers.CharField(max_length=64)
     points = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
     reason = serializers.CharField(max_length=500)
@@ -177,7 +177,7 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return idempotent(request, work)
 
 
-class RewardSerializer(serializers.ModelSerializer):
+class RewardSerializer(ModelSerializer):
     class Meta:
         model = Reward
         fields = [
@@ -201,7 +201,7 @@ class RewardViewSet(viewsets.ModelViewSet):
     filterset_fields = ["active", "kind"]
 
 
-class RedemptionSerializer(serializers.ModelSerializer):
+class RedemptionSerializer(ModelSerializer):
     customer_id = serializers.CharField(source="account.customer.external_id", read_only=True, allow_null=True)
     balance = serializers.SerializerMethodField(help_text=_("The balance after this redemption (on creation)."))
 
@@ -225,7 +225,7 @@ class RedemptionSerializer(serializers.ModelSerializer):
         return self.context.get("balance")
 
 
-class RedeemSerializer(serializers.Serializer):
+class RedeemSerializer(Serializer):
     customer_id = serializers.CharField(max_length=64)
     reward = serializers.IntegerField(min_value=1)
 
@@ -316,7 +316,7 @@ class ReferralLookupView(APIView):
         )
 
 
-class LiabilitySerializer(serializers.Serializer):
+class LiabilitySerializer(Serializer):
     accounts = serializers.IntegerField()
     points_available = serializers.IntegerField()
     points_pending = serializers.IntegerField()

@@ -143,7 +143,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "retention_crm.cache.ClientKeepingRedisCache",
             "LOCATION": REDIS_URL,
             # A Redis that is down or stuck must cost a request well under a second:
             # what uses the cache (rate limits, permission sets) works without it.

@@ -115,7 +115,7 @@ def test_with_the_cache_down_a_token_still_authenticates_from_the_database(setti
     client, _token = token_client(agent("no-cache"))
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "retention_crm.cache.ClientKeepingRedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.models import Customer
-from retention_crm.api import permission_required
+from retention_crm.api import ModelSerializer, Serializer, permission_required
 
 from ..api import ServicePeriodSerializer
 from .models import InvitationSource, Question, Survey, SurveyInvitation, SurveyKind, SurveyResponse
@@ -24,13 +24,13 @@ from .selectors import survey_scores
 from .services import ContactRefused, embed_token_issue, survey_invite
 
 
-class QuestionSerializer(serializers.ModelSerializer):
+class QuestionSerializer(ModelSerializer):
     class Meta:
         model = Question
         fields = ["key", "type", "text", "required", "scale_min", "scale_max", "choices", "max_length"]
 
 
-class SurveySerializer(serializers.ModelSerializer):
+class SurveySerializer(ModelSerializer):
     questions = QuestionSerializer(many=True, read_only=True)
 
     class Meta:
@@ -46,7 +46,7 @@ class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = []
 
 
-class InvitationSerializer(serializers.ModelSerializer):
+class InvitationSerializer(ModelSerializer):
     customer_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
     customer_email = serializers.EmailField(source="customer.email", read_only=True, allow_null=True)
     status = serializers.SerializerMethodField()
@@ -85,7 +85,7 @@ class InvitationCreatedSerializer(InvitationSerializer):
         return invitation.url()
 
 
-class InvitationInputSerializer(serializers.Serializer):
+class InvitationInputSerializer(Serializer):
     survey = serializers.PrimaryKeyRelatedField(queryset=Survey.objects.all())
     customer_id = serializers.CharField(required=False, help_text=_("The shop's customer id."))
     customer_email = serializers.EmailField(required=False)
@@ -107,7 +107,7 @@ class InvitationInputSerializer(serializers.Serializer):
         return attrs
 
 
-class RefusalSerializer(serializers.Serializer):
+class RefusalSerializer(Serializer):
     detail = serializers.CharField()
     rule = serializers.CharField()
 
@@ -161,7 +161,7 @@ class SurveyInvitationViewSet(
         return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
-class EmbedCreatedSerializer(serializers.Serializer):
+class EmbedCreatedSerializer(Serializer):
     token = serializers.CharField(help_text=_("Put it in the script tag's data-token."))
     expires_at = serializers.DateTimeField()
     url = serializers.CharField(help_text=_("What the iframe opens."))
@@ -203,7 +203,7 @@ class SurveyEmbedView(APIView):
         return Response(EmbedCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
-class ResponseSerializer(serializers.ModelSerializer):
+class ResponseSerializer(ModelSerializer):
     kind = serializers.CharField(source="survey.kind", read_only=True)
     customer_id = serializers.CharField(source="customer.external_id", read_only=True, allow_null=True)
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from retention_crm.db import insert_unless_taken
+from retention_crm.db import Rows, insert_unless_taken, rows_together
 
 from .metrics import orders_changing
 from .models import Channel, Customer, Entry, Message, Order, OrderLine, OrderStatus, Product
@@ -54,12 +54,16 @@ def customer_for_order(
     is the same person: they get the external id instead of a duplicate. An email that
     belongs to a customer with another external id is refused.
     """
-    customer = Customer.objects.filter(external_id=external_id).first()
-    if customer is not None:
-        return customer
     email = (email or "").strip() or None
+    # By the external id and by the email in one round trip: a new customer needs both.
+    reads = [Rows(Customer, "external_id = %s", [external_id])]
     if email:
-        owner = Customer.objects.with_email(email).first()
+        reads.append(Rows(Customer, "lower(email) = %s", [email.lower()]))  # the unique index's expression
+    by_id, *by_email = rows_together(*reads)
+    if by_id:
+        return by_id[0]
+    if email:
+        owner = next(iter(by_email[0]), None)
         if owner is not None and owner.external_id is None:
             owner.external_id = external_id
             owner.save(update_fields=["external_id", "updated_at"])

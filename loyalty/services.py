@@ -148,12 +148,14 @@ def _locked(customer_id: int) -> Account:
 
 
 def _locked_and_read(customer_id: int, then: tuple[str, list] | None = None) -> tuple[Account, tuple | None]:
-    """`_locked`, and the row of the query `then`, read after the lock (None when the
-    account had to be opened first)."""
+    """`_locked`, and the row of the query `then`, read after the lock."""
     account, then_row = _account_row_locked(customer_id, then)
-    if account is None:
-        account_ensure([customer_id])
-        account, then_row = _account_row_locked(customer_id)
+    while account is None:
+        # The customer's first points: open the account (one INSERT … ON CONFLICT DO
+        # NOTHING, which a twin request opening it at once cannot break; a clash of
+        # random codes writes nothing and goes round again) and lock it with `then`.
+        insert_unless_taken(Account(customer_id=customer_id, referral_code=new_code(REFERRAL_CODE_LENGTH)))
+        account, then_row = _account_row_locked(customer_id, then)
     if account.tier_id is not None:
         cached = next((tier for tier in tiers_by_rank() if tier.pk == account.tier_id), None)
         if cached is not None:
@@ -421,6 +423,8 @@ def _earn(order: Order, *, program: Program, now: datetime) -> Entry | None:
     # The tier's figures are read in the lock's round trip (when there are tiers).
     then = _qualifying_query(order.customer_id, now=now, order=order) if tiers_by_rank() else None
     account, qualifying = _locked_and_read(order.customer_id, then)
+    if Order.customer.is_cached(order):
+        account.customer = order.customer  # the thank-you email's customer, without a query
     membership = _membership_from(order, account, now=now)
     tier_upgrade(account=account, now=now, order=order, qualifying=qualifying)
     if order.currency != program.currency:

@@ -9,6 +9,7 @@ import psycopg
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.db.models import Aggregate, FloatField, Model
+from django.db.models.fields import AutoFieldMixin
 
 
 class Median(Aggregate):
@@ -81,7 +82,8 @@ def insert_unless_taken_sql(obj: Model, unique_field: str | None = None, *, when
     it into a larger statement (a data-modifying WITH on PostgreSQL); with `when`, the row
     is inserted only if that condition holds (an EXISTS on an earlier part, say)."""
     meta = obj._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    # Every column but a generated id (an account's key is its customer's, so it is written).
+    fields = [field for field in meta.concrete_fields if not isinstance(field, AutoFieldMixin)]
     quote = connection.ops.quote_name
     target = f"({quote(meta.get_field(unique_field).column)}) " if unique_field else ""
     return (

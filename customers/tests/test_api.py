@@ -80,6 +80,23 @@ def test_posting_the_same_order_id_again_returns_the_stored_order(manager_api):
     assert Order.objects.count() == 1
 
 
+def test_a_paid_order_costs_a_fixed_number_of_queries(manager_api, django_assert_num_queries):
+    """What the shop's every order costs. A new customer: the customer by id and by email
+    (one round trip), the customer, the order aggregates' lock with what the customer
+    had, the order, its products, its line, the loyalty account's lock with the tier's
+    figures (none yet: opened, locked again), the tier, the points, the aggregates'
+    contributions after, and the day's pending row. Their next order: the same less the
+    opening, and with the account there already."""
+    paid = {**ORDER, "status": "paid", "placed_at": "2026-01-05T10:00:00Z"}
+    warm = {**paid, "order_id": "WARM", "customer_id": "OTHER", "customer_email": ""}
+    assert manager_api.post("/api/orders/", warm, format="json").status_code == 201  # the product, the rules
+    with django_assert_num_queries(15):  # 13 statements, and BEGIN and COMMIT (a savepoint here)
+        assert manager_api.post("/api/orders/", paid, format="json").status_code == 201
+    with django_assert_num_queries(11):
+        response = manager_api.post("/api/orders/", {**paid, "order_id": "W-1002"}, format="json")
+        assert response.status_code == 201
+
+
 def test_bad_order_input_is_a_400_with_a_message_per_field(manager_api):
     response = manager_api.post(
         "/api/orders/",

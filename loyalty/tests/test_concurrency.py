@@ -177,3 +177,42 @@ def test_what_is_read_with_the_lock_sees_what_the_lock_holder_committed(customer
     assert not errors, errors
     assert "loyalty_account" in waiting and "FOR UPDATE" in waiting, waiting  # it did wait for the lock
     assert figures == [Decimal("300.00")]
+
+
+def test_first_points_at_once_open_one_account_and_lose_none(customer, program):
+    """The account is opened by whoever books the customer's first points: ten
+    adjustments at once (an INSERT … ON CONFLICT DO NOTHING each, then the lock) open it
+    once, and every one of them is booked."""
+    manager = User.objects.create_user("opener", is_staff=True)
+    assert not Account.objects.filter(customer=customer).exists()
+
+    def adjust(i):
+        return points_adjust(customer=customer, points=10 + i, reason=f"Start {i}", author=manager).points
+
+    booked = race(10, adjust)
+    assert sorted(booked) == list(range(10, 20))
+    account = Account.objects.get(customer=customer)
+    assert account.balance == sum(range(10, 20))
+    assert Entry.objects.filter(account=account).count() == 10
+
+
+def test_a_first_earning_order_opens_the_account_and_reads_the_tier_in_the_locks_round_trip(customer, tiers):
+    """Opening the account costs one INSERT and the lock again, with the tier's figures
+    in the lock's round trip (it cost two reads more, and the figures a query of their
+    own)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from loyalty.services import _locked_and_read, _qualifying_query, _qualifying_result, program_rules, tiers_by_rank
+
+    program_rules(), tiers_by_rank()  # the rules, cached by every process
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        account, row = _locked_and_read(customer.pk, _qualifying_query(customer.pk, now=timezone.now()))
+    statements = [query["sql"] for query in queries.captured_queries if query["sql"] not in ("BEGIN", "COMMIT")]
+    assert len(statements) == 3, statements
+    assert "FOR UPDATE" in statements[0]  # finds no account
+    assert statements[1].startswith('INSERT INTO "loyalty_account"')
+    assert "FOR UPDATE; SELECT 0, sum(total)" in statements[2]
+    assert account.customer_id == customer.pk and account.referral_code
+    assert _qualifying_result(row, None) == 0  # no orders yet, read with the lock

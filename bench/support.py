@@ -26,7 +26,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from django.db import connection, transaction
 
-from customers.models import Customer
+from customers.models import Customer, Message
 from customers.outbox import email, emails_write
 from feedback.models import Ticket
 
@@ -193,6 +193,22 @@ class Processes:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def _why_not_arrived(addresses: list[str]) -> list[str]:
+    """What became of the acknowledgments that did not reach the sink in time: their
+    rows say whether a send failed (and will be retried) or the task never came (the
+    outbox sweep queues the row again OUTBOX_REQUEUE_AFTER_SECONDS after it was written)."""
+    rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
+        "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
+    )
+    return [
+        f"{address}: {delivery}, {attempts} attempt(s), written {created:%H:%M:%S},"
+        f" next attempt {next_attempt:%H:%M:%S}{f', last error {error[:200]!r}' if error else ''}"
+        if next_attempt
+        else f"{address}: {delivery}, {attempts} attempt(s)"
+        for address, delivery, attempts, error, created, next_attempt in rows
+    ]
+
+
 def run_latency(report) -> None:
     report.say(
         f"\n## From a form post to the acknowledgment at an SMTP sink, {RATE} tickets/s for {LATENCY_SECONDS} s"
@@ -249,6 +265,7 @@ def run_latency(report) -> None:
         latencies = sorted(
             sink.arrivals[address] - moment for address, moment in sent.items() if address in sink.arrivals
         )
+        late = _why_not_arrived([address for address in sent if address not in sink.arrivals])
     finally:
         processes.stop()
         os.killpg(server.pid, signal.SIGTERM)
@@ -262,6 +279,8 @@ def run_latency(report) -> None:
         f"  {len(sent):,} posts ({statuses}), {len(latencies):,} acknowledgments, {lost} missing;"
         f" latency p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s, max {latencies[-1]:.2f} s",
     )
+    for line in late:
+        report.say(f"  not arrived: {line}")
     report.figures["ack_latency_p50_s"] = statistics.median(latencies)
     posts = sorted(answered[address] - moment for address, moment in sent.items())
     after = sorted(sink.arrivals[address] - answered[address] for address in sent if address in sink.arrivals)

@@ -31,7 +31,7 @@ from loyalty.notices import page_token
 from loyalty.services import forget_rules, points_adjust, points_expiry_sweep, tiers_evaluate
 
 from .api_orders import free_port, start_gunicorn
-from .common import timings
+from .common import timings, vacuum_as_autovacuum_would
 from .loadgen import post_load
 
 ACCOUNTS_VERSION = "loyalty-v1:1000000"
@@ -333,5 +333,7 @@ def run_ingest(report) -> None:
 def run(report) -> None:
     run_page(report)
     run_nightly(report)
+    # The nightly runs update a million accounts and roll back a million expiries.
+    vacuum_as_autovacuum_would(report)
     run_redemptions(report)
     run_ingest(report)

@@ -200,7 +200,12 @@ def _why_not_arrived(addresses: list[str]) -> list[str]:
     rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
         "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
     )
-    return [
+    from retention_crm.celery import app
+
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        queued = f"the mail queue holds {client.llen('mail')} task(s), {client.hlen('unacked')} unacknowledged"
+    return [queued] * bool(rows) + [
         f"{address}: {delivery}, {attempts} attempt(s), written {created:%H:%M:%S},"
         f" next attempt {next_attempt:%H:%M:%S}{f', last error {error[:200]!r}' if error else ''}"
         if next_attempt
@@ -229,9 +234,13 @@ def run_latency(report) -> None:
     processes = Processes(env)
     server = start_gunicorn(port)
     try:
-        processes.celery("worker", "worker", "--queues", "celery", "--concurrency", "1", "-n", "bench-worker@%h")
-        processes.celery("mailer", "worker", "--queues", "mail", "--concurrency", "2", "-n", "bench-mailer@%h")
-        processes.celery("beat", "beat", "--schedule", str(processes.logs / "beat-schedule"))
+        # Logs of their own (var/bench/latency-*.log): the mail run after this one
+        # starts a mailer too.
+        processes.celery(
+            "latency-worker", "worker", "--queues", "celery", "--concurrency", "1", "-n", "bench-worker@%h"
+        )
+        processes.celery("latency-mailer", "worker", "--queues", "mail", "--concurrency", "2", "-n", "bench-mailer@%h")
+        processes.celery("latency-beat", "beat", "--schedule", str(processes.logs / "beat-schedule"))
         cookie, token = csrf_pair(port, "/support/")
         fields = complaint(run_id)
         sent: dict[str, float] = {}

@@ -545,6 +545,11 @@ def messages_deliver(message_ids: list[int]) -> dict[str, int]:
             _save_pending_rows()
         update_rows(Message, messages, SAVED_ON_DELIVERY)
     outcomes["skipped"] = len(message_ids) - len(messages)
+    if outcomes["skipped"]:
+        # Sent already, or locked by another delivery: if neither, the row waits for the
+        # outbox sweep (OUTBOX_REQUEUE_AFTER_SECONDS), so say which rows were passed over.
+        skipped = sorted(set(message_ids) - {message.pk for message in messages})
+        logger.info("Delivery passed over %d of %d message(s): %s", len(skipped), len(message_ids), skipped[:20])
     return outcomes
 
 

@@ -62,7 +62,7 @@ def test_one_row_per_key(settings):
     assert first.message_id.startswith("<") and first.message_id.endswith("@localhost>")
 
 
-def test_delivery_sends_with_the_stored_message_id_and_kind(mailoutbox):
+def test_delivery_sends_with_the_stored_message_id_and_kind(mailoutbox, caplog):
     message, _ = write()
     assert message_deliver(message.pk) == "sent"
     (sent,) = mailoutbox
@@ -73,8 +73,10 @@ def test_delivery_sends_with_the_stored_message_id_and_kind(mailoutbox):
     message.refresh_from_db()
     assert message.delivery == Delivery.SENT and message.sent_at and message.next_attempt_at is None
     # Delivered twice (a redelivered task): skipped, not sent again.
-    assert message_deliver(message.pk) == "skipped"
+    with caplog.at_level("INFO", logger="customers.outbox"):
+        assert message_deliver(message.pk) == "skipped"
     assert len(mailoutbox) == 1
+    assert f"passed over 1 of 1 message(s): [{message.pk}]" in caplog.text  # which rows, for a late one
 
 
 def test_a_transient_failure_is_retried_later_with_backoff(failing, settings):

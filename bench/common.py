@@ -65,7 +65,7 @@ class Report:
         return path
 
 
-def vacuum_as_autovacuum_would(report: "Report") -> None:
+def vacuum_as_autovacuum_would(report: Report) -> None:
     """Where the server runs without autovacuum (this workplace's machines have
     `autovacuum = off` in conf.d/90-ci.conf), VACUUM ANALYZE each table that autovacuum
     would have vacuumed by now, by its default thresholds (50 rows + 20 % of the table

@@ -195,23 +195,27 @@ class Processes:
 
 def _why_not_arrived(addresses: list[str]) -> list[str]:
     """What became of the acknowledgments that did not reach the sink in time: their
-    rows say whether a send failed (and will be retried) or the task never came (the
-    outbox sweep queues the row again OUTBOX_REQUEUE_AFTER_SECONDS after it was written)."""
-    rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
-        "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
-    )
+    rows say whether a send failed (and will be retried) or no delivery was attempted
+    (the outbox sweep queues the row again OUTBOX_REQUEUE_AFTER_SECONDS after it was
+    written), and the broker what is still queued or reserved."""
+    if not addresses:
+        return []
     from retention_crm.celery import app
 
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
-        queued = f"the mail queue holds {client.llen('mail')} task(s), {client.hlen('unacked')} unacknowledged"
-    return [queued] * bool(rows) + [
-        f"{address}: {delivery}, {attempts} attempt(s), written {created:%H:%M:%S},"
-        f" next attempt {next_attempt:%H:%M:%S}{f', last error {error[:200]!r}' if error else ''}"
-        if next_attempt
-        else f"{address}: {delivery}, {attempts} attempt(s)"
-        for address, delivery, attempts, error, created, next_attempt in rows
-    ]
+        lines = [f"the mail queue holds {client.llen('mail')} task(s), {client.hlen('unacked')} unacknowledged"]
+    rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
+        "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
+    )
+    for address, delivery, attempts, error, created, next_attempt in rows:
+        line = f"{address}: {delivery}, {attempts} attempt(s), written {created:%H:%M:%S}"
+        if next_attempt:
+            line += f", next attempt {next_attempt:%H:%M:%S}"
+        if error:
+            line += f", last error {error[:200]!r}"
+        lines.append(line)
+    return lines
 
 
 def run_latency(report) -> None:

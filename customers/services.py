@@ -58,7 +58,8 @@ def customer_for_order(
     # By the external id and by the email in one round trip: a new customer needs both.
     reads = [Rows(Customer, "external_id = %s", [external_id])]
     if email:
-        reads.append(Rows(Customer, "lower(email) = %s", [email.lower()]))  # the unique index's expression
+        # As `Customer.objects.with_email` matches, on the unique index's expression.
+        reads.append(Rows(Customer, "lower(email) = %s", [email.lower()]))
     by_id, *by_email = rows_together(*reads)
     if by_id:
         return by_id[0]

@@ -11,6 +11,7 @@ Everything the runs create is removed afterwards.
 """
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -205,6 +206,13 @@ def _why_not_arrived(addresses: list[str]) -> list[str]:
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
         lines = [f"the mail queue holds {client.llen('mail')} task(s), {client.hlen('unacked')} unacknowledged"]
+        # kombu keeps each message a worker has taken but not acknowledged in the
+        # "unacked" hash: which task it is and its arguments tell whether a missing
+        # acknowledgment's task is still held by a worker that never ran it.
+        for raw in client.hvals("unacked"):
+            payload = json.loads(raw)[0]
+            headers = payload.get("headers", {})
+            lines.append(f"unacknowledged: {headers.get('task')} {headers.get('argsrepr', '')[:200]}")
     rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
         "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
     )
@@ -215,7 +223,21 @@ def _why_not_arrived(addresses: list[str]) -> list[str]:
         if error:
             line += f", last error {error[:200]!r}"
         lines.append(line)
+    ids = list(Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list("pk", flat=True))
+    lines.append(f"their rows: {ids}; the mailer log names them: {_mailer_log_mentions(ids)}")
     return lines
+
+
+def _mailer_log_mentions(ids: list[int]) -> list[str]:
+    """The mailer's log lines that name any of these rows (a delivery that passed them
+    over says so)."""
+    log = ROOT / "var" / "bench" / "latency-mailer.log"
+    wanted = {str(pk) for pk in ids}
+    return [
+        line.strip()[:300]
+        for line in log.read_text().splitlines()
+        if wanted & set(re.findall(r"\d+", line.partition("]")[2]))
+    ]
 
 
 def run_latency(report) -> None:

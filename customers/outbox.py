@@ -43,7 +43,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg.types.json import Jsonb
 
-from retention_crm.db import binding_cursor, update_rows
+from retention_crm.db import Rows, binding_cursor, rows_together, update_rows
 
 from .models import Customer, Delivery, Entry, Message
 
@@ -529,12 +529,7 @@ def messages_deliver(message_ids: list[int]) -> dict[str, int]:
     """
     outcomes: dict[str, int] = {}
     with transaction.atomic():
-        messages = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=message_ids, delivery=Delivery.PENDING)
-            .order_by("pk")
-        )
-        _attach_related(messages)
+        messages = _locked_with_related(message_ids)
         _prepare(messages)
         _local.pending_rows = []
         try:
@@ -559,21 +554,41 @@ def message_deliver(message_id: int) -> str:
     return next(outcome for outcome, count in outcomes.items() if count)
 
 
-def _attach_related(messages: list[Message]) -> None:
-    """The messages' tickets and customers, read in one query each and set on them
-    (checks and renderers use them without querying again). Two lookups by key:
-    PostgreSQL plans those in microseconds, a join of both tables in milliseconds."""
+def _locked_with_related(message_ids: list[int]) -> list[Message]:
+    """Lock the pending ones of these messages (SKIP LOCKED, in id order) and read their
+    tickets and customers, each set on its messages (checks and renderers use them
+    without querying again): three lookups by key in one round trip, without the ORM's
+    compiling, which cost more than the statements (about 2 ms a delivery). Lookups by
+    key, not a join: PostgreSQL plans those in microseconds, a join of tickets and
+    customers (both with many indexes) in milliseconds."""
     from django.apps import apps
 
-    for field, model in (("ticket", apps.get_model("feedback", "Ticket")), ("customer", Customer)):
-        wanted = {getattr(message, f"{field}_id") for message in messages} - {None}
-        if not wanted:
-            continue
-        rows = model.objects.in_bulk(wanted)
+    Ticket = apps.get_model("feedback", "Ticket")
+    ids = ", ".join(["%s"] * len(message_ids))
+    table = connection.ops.quote_name(Message._meta.db_table)
+    related = (("ticket", Ticket), ("customer", Customer))
+    found = rows_together(
+        Rows(
+            Message,
+            f"id IN ({ids}) AND delivery = %s",
+            [*message_ids, Delivery.PENDING],
+            order_by="id",
+            lock=True,
+            skip_locked=True,
+        ),
+        *(
+            Rows(model, f"id IN (SELECT {field}_id FROM {table} WHERE id IN ({ids}))", message_ids)
+            for field, model in related
+        ),
+    )
+    messages = found[0]
+    for (field, _model), rows in zip(related, found[1:], strict=True):
+        by_id = {row.pk: row for row in rows}
         for message in messages:
-            related = rows.get(getattr(message, f"{field}_id"))
-            if related is not None:
-                setattr(message, field, related)
+            row = by_id.get(getattr(message, f"{field}_id"))
+            if row is not None:
+                setattr(message, field, row)
+    return messages
 
 
 def _prepare(messages: list[Message]) -> None:

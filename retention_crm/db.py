@@ -145,13 +145,15 @@ def update_rows(model: type[Model], objects: list[Model], fields: list[str]) -> 
 class Rows:
     """One read of `rows_together`: the model's rows `WHERE <where>` (its columns, in the
     order of `order_by` when given), locked FOR UPDATE with `lock` (on PostgreSQL; SQLite
-    locks the whole database for a write and has no FOR UPDATE)."""
+    locks the whole database for a write and has no FOR UPDATE), passing over rows that
+    another transaction holds with `skip_locked` as well."""
 
     model: type[Model]
     where: str
     params: Sequence = ()
     order_by: str = ""
     lock: bool = False
+    skip_locked: bool = False
 
     def statement(self) -> str:
         quote = connection.ops.quote_name
@@ -160,7 +162,7 @@ class Rows:
         if self.order_by:
             sql += f" ORDER BY {self.order_by}"
         if self.lock and connection.vendor == "postgresql":
-            sql += " FOR UPDATE"
+            sql += " FOR UPDATE SKIP LOCKED" if self.skip_locked else " FOR UPDATE"
         return sql
 
     def result(self, rows: list[tuple]) -> list[Model]:

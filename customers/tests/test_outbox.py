@@ -2,6 +2,7 @@
 backoff, failed after the last attempt, capped per address, re-queued by the sweep."""
 
 import smtplib
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,3 +177,55 @@ def test_queueing_with_the_broker_down_costs_a_log_line_not_an_error(
     assert "Could not queue delivery of 1 message(s)" in caplog.text
     message.refresh_from_db()
     assert message.delivery == Delivery.PENDING  # the sweep queues it later
+
+
+def test_a_delivery_chunk_takes_the_same_queries_whatever_its_size(mailoutbox, django_assert_num_queries):
+    from feedback.services import ticket_open
+
+    def acks(prefix: str, count: int) -> list[Message]:
+        tickets = [
+            ticket_open(email=f"{prefix}{number}@example.com", description="It broke.", kind="complaint")
+            for number in range(count)
+        ]
+        return [Message.objects.get(ticket=ticket, kind="ticket_ack") for ticket in tickets]
+
+    one, five = acks("one", 1), acks("five", 5)
+    # A savepoint, the rows locked with their tickets and customers (one round trip), the
+    # personal links written, the rows' new state written, the savepoint released.
+    with django_assert_num_queries(4):
+        assert outbox.messages_deliver([message.pk for message in one]) == {"sent": 1, "skipped": 0}
+    with django_assert_num_queries(4):
+        assert outbox.messages_deliver([message.pk for message in five]) == {"sent": 5, "skipped": 0}
+    # Each email was written out with its own ticket and customer.
+    by_address = {sent.to[0]: sent for sent in mailoutbox}
+    for message in one + five:
+        body = by_address[message.to_email].body
+        assert message.ticket.reference in body and message.customer.name in body
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_row_another_delivery_holds_is_passed_over_and_stays_pending(mailoutbox):
+    message, _ = write()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_delivery():
+        from django.db import connection, transaction
+
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=message.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_delivery)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert outbox.messages_deliver([message.pk]) == {"skipped": 1}  # no waiting for the lock
+    finally:
+        release.set()
+        holder.join()
+    message.refresh_from_db()
+    assert message.delivery == Delivery.PENDING and message.attempts == 0 and not mailoutbox

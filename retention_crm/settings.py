@@ -346,6 +346,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task
+# unless this is set (then it closes it every this many tasks): each task would open a
+# new PostgreSQL connection, which costs more than delivering an email (bench/README.md).
+# Set out of reach: a worker's connections follow CONN_MAX_AGE and CONN_HEALTH_CHECKS
+# instead, checked around each task as Django checks them around each request
+# (retention_crm/celery.py).
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -2,6 +2,8 @@
 fixup would close it after every task, and each task would pay for a new one), and
 still replaces one that is older than CONN_MAX_AGE, as Django does around requests."""
 
+import time
+
 import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from celery.signals import task_postrun, task_prerun
@@ -9,6 +11,9 @@ from django.db import connection
 
 from customers.tasks import fold_pending_activity
 from retention_crm.celery import app
+from retention_crm.postgresql.base import server_has_written
+
+from .test_connection_health import terminate
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -42,3 +47,18 @@ def test_a_connection_older_than_conn_max_age_is_replaced(monkeypatch):
     first = connection.connection
     run_as_a_worker_would(fixup)
     assert connection.connection is not first and first.closed
+
+
+def test_a_connection_the_server_closed_between_tasks_is_replaced_before_the_next_task_uses_it():
+    """A PostgreSQL restart between two tasks costs the next task nothing: its first
+    query runs on a new connection (the health check of test_connection_health.py)."""
+    fixup = DjangoWorkerFixup(app)
+    run_as_a_worker_would(fixup)
+    first = connection.connection
+    terminate(first.info.backend_pid)
+    deadline = time.monotonic() + 5
+    while not server_has_written(first) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server_has_written(first)
+    run_as_a_worker_would(fixup)  # its query would raise on the terminated connection
+    assert connection.connection is not first

@@ -37,7 +37,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, models, transaction
-from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -187,15 +186,19 @@ def _apply_hourly_cap(messages: list[Message], now: datetime) -> None:
     an hour; the rest are kept as "not sent". Keeps a stranger who types someone else's
     address into the contact form from flooding them. One query for the whole batch."""
     cap = settings.AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR
-    addresses = {message.to_email for message in messages if message.automatic}
+    addresses = sorted({message.to_email for message in messages if message.automatic})
     if not addresses:
         return
-    sent = dict(
-        Message.objects.filter(automatic=True, to_email__in=addresses, created_at__gte=now - timedelta(hours=1))
-        .values_list("to_email")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
+    # Plain SQL on the partial index (to_email, created_at) WHERE automatic: the ORM's
+    # compiling of this grouped query cost more than the query (about 1 ms a ticket).
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT to_email, count(*) FROM {table} WHERE automatic AND created_at >= %s"
+            f" AND to_email IN ({', '.join(['%s'] * len(addresses))}) GROUP BY to_email",
+            [connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)), *addresses],
+        )
+        sent = dict(cursor.fetchall())
     for message in messages:
         if not message.automatic:
             continue
@@ -242,6 +245,20 @@ def emails_write(messages: list[Message]) -> list[Message]:
 
 
 _INSERTED = [field for field in Message._meta.concrete_fields if not field.primary_key]
+_JSON_COLUMNS = {index for index, field in enumerate(_INSERTED) if isinstance(field, models.JSONField)}
+
+
+@lru_cache(maxsize=1)
+def _insert_unnest_sql() -> str:
+    """The statement of `_insert_unnest`, worked out once (every ticket writes an email:
+    quoting the columns and asking each field its type cost more than the INSERT)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _INSERTED)
+    unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in _INSERTED)
+    return (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({unnest})"
+        f" ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('message_id')}"
+    )
 
 
 def _insert_unnest(messages: list[Message]) -> None:
@@ -249,21 +266,14 @@ def _insert_unnest(messages: list[Message]) -> None:
     all the messages, returning the rows it wrote (matched back by their random
     Message-IDs). Values go to psycopg as they are: Django's bulk_create would first
     pass each through its field, a cost that dominates a sweep of a thousand emails."""
-    quote = connection.ops.quote_name
     arrays = []
-    for field in _INSERTED:
+    for index, field in enumerate(_INSERTED):
         values = [getattr(message, field.attname) for message in messages]
-        if isinstance(field, models.JSONField):
+        if index in _JSON_COLUMNS:
             values = [Jsonb(value) for value in values]
         arrays.append(values)
-    columns = ", ".join(quote(field.column) for field in _INSERTED)
-    unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in _INSERTED)
     with binding_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({unnest})"
-            f" ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('message_id')}",
-            arrays,
-        )
+        cursor.execute(_insert_unnest_sql(), arrays)
         written = {message_id: pk for pk, message_id in cursor.fetchall()}
     for message in messages:
         if message.message_id in written:

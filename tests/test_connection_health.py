@@ -25,14 +25,20 @@ def terminate(backend_pid: int) -> None:
         other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
 
 
-def test_a_connection_the_server_terminated_is_replaced_before_the_next_request_uses_it():
-    Customer.objects.count()
-    old = connection.connection
+def terminate_and_wait(old) -> None:
+    """Terminate the backend of this psycopg connection and wait until its socket shows
+    it (the server writes why, then closes)."""
     terminate(old.info.backend_pid)
     deadline = time.monotonic() + 5
     while not server_has_written(old) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server_has_written(old)
+
+
+def test_a_connection_the_server_terminated_is_replaced_before_the_next_request_uses_it():
+    Customer.objects.count()
+    old = connection.connection
+    terminate_and_wait(old)
 
     start_of_request()
     assert Customer.objects.count() == 0  # no OperationalError: a new connection answered

@@ -2,8 +2,6 @@
 fixup would close it after every task, and each task would pay for a new one), and
 still replaces one that is older than CONN_MAX_AGE, as Django does around requests."""
 
-import time
-
 import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from celery.signals import task_postrun, task_prerun
@@ -11,9 +9,8 @@ from django.db import connection
 
 from customers.tasks import fold_pending_activity
 from retention_crm.celery import app
-from retention_crm.postgresql.base import server_has_written
 
-from .test_connection_health import terminate
+from .test_connection_health import terminate_and_wait
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -55,10 +52,6 @@ def test_a_connection_the_server_closed_between_tasks_is_replaced_before_the_nex
     fixup = DjangoWorkerFixup(app)
     run_as_a_worker_would(fixup)
     first = connection.connection
-    terminate(first.info.backend_pid)
-    deadline = time.monotonic() + 5
-    while not server_has_written(first) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server_has_written(first)
+    terminate_and_wait(first)
     run_as_a_worker_would(fixup)  # its query would raise on the terminated connection
     assert connection.connection is not first

@@ -70,7 +70,7 @@ def _wait_until_workers_serve(port: int) -> None:
     """The port opens when gunicorn's master binds it, before its workers have imported
     the project (about 1.4 s each, all at once on two cores): requests sent then wait
     seconds, which a latency run counted against the first 150 tickets. Wait until a
-    round of as many parallel GETs as there are workers is answered quickly."""
+    round of parallel GETs, two for each worker, is answered quickly."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         started = time.perf_counter()

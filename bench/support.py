@@ -214,17 +214,19 @@ def _why_not_arrived(addresses: list[str]) -> list[str]:
             payload = json.loads(raw)[0]
             headers = payload.get("headers", {})
             lines.append(f"unacknowledged: {headers.get('task')} {headers.get('argsrepr', '')[:200]}")
-    rows = Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
-        "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
+    rows = list(
+        Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list(
+            "pk", "to_email", "delivery", "attempts", "last_error", "created_at", "next_attempt_at"
+        )
     )
-    for address, delivery, attempts, error, created, next_attempt in rows:
+    for _pk, address, delivery, attempts, error, created, next_attempt in rows:
         line = f"{address}: {delivery}, {attempts} attempt(s), written {created:%H:%M:%S}"
         if next_attempt:
             line += f", next attempt {next_attempt:%H:%M:%S}"
         if error:
             line += f", last error {error[:200]!r}"
         lines.append(line)
-    ids = list(Message.objects.filter(kind="ticket_ack", to_email__in=addresses).values_list("pk", flat=True))
+    ids = [row[0] for row in rows]
     lines.append(f"their rows: {ids}; the mailer log names them: {_mailer_log_mentions(ids)}")
     return lines
 

@@ -42,7 +42,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg.types.json import Jsonb
 
-from retention_crm.db import Rows, binding_cursor, rows_together, update_rows
+from retention_crm.db import Rows, binding_cursor, placeholders, rows_together, update_rows
 
 from .models import Customer, Delivery, Entry, Message
 
@@ -195,7 +195,7 @@ def _apply_hourly_cap(messages: list[Message], now: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT to_email, count(*) FROM {table} WHERE automatic AND created_at >= %s"
-            f" AND to_email IN ({', '.join(['%s'] * len(addresses))}) GROUP BY to_email",
+            f" AND to_email IN ({placeholders(len(addresses))}) GROUP BY to_email",
             [connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)), *addresses],
         )
         sent = dict(cursor.fetchall())
@@ -574,7 +574,7 @@ def _locked_with_related(message_ids: list[int]) -> list[Message]:
     from django.apps import apps
 
     Ticket = apps.get_model("feedback", "Ticket")
-    ids = ", ".join(["%s"] * len(message_ids))
+    ids = placeholders(len(message_ids))
     table = connection.ops.quote_name(Message._meta.db_table)
     related = (("ticket", Ticket), ("customer", Customer))
     found = rows_together(

@@ -95,12 +95,17 @@ def insert_unless_taken_sql(obj: Model, unique_field: str | None = None, *, when
     )
 
 
+def placeholders(count: int) -> str:
+    """`%s, %s, …`: `count` parameters, for an `IN (…)` or a row of values (written out,
+    not `= ANY(%s)`, so that SQLite runs the same statement)."""
+    return ", ".join(["%s"] * count)
+
+
 def row_source(count: int, *, when: str = "") -> str:
     """The row of an INSERT with `count` parameters: ` VALUES (%s, …)`, or with `when`
     ` SELECT %s, … WHERE <when>` (PostgreSQL takes the SELECT's untyped parameters as
     the columns' types, as it does VALUES)."""
-    placeholders = ", ".join(["%s"] * count)
-    return f" SELECT {placeholders} WHERE {when}" if when else f" VALUES ({placeholders})"
+    return f" SELECT {placeholders(count)} WHERE {when}" if when else f" VALUES ({placeholders(count)})"
 
 
 def mark_inserted(obj: Model, row: tuple | None) -> bool:

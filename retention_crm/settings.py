@@ -126,6 +126,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # The statements the busy paths send past the ORM (retention_crm/db.py) are prepared
+    # on their connection once seen this often, so PostgreSQL parses and plans them once;
+    # the ORM's own cursors bind on the client and never prepare. (A pooler must be in
+    # session mode anyway: docs/deployment.md.)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 else:
     # SQLite serves the web server, a worker and beat at once: wait for the lock instead
     # of failing with "database is locked". Transactions take the write lock when they

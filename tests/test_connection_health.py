@@ -67,3 +67,23 @@ def test_without_the_check_the_terminated_connection_would_have_failed_the_reque
     with pytest.raises(psycopg.OperationalError):
         old.execute("SELECT 1")
     connection.close()  # for the test's teardown
+
+
+def test_the_busy_paths_reads_and_writes_past_the_orm_also_replace_a_terminated_connection():
+    """A redemption's first query can be `rows_together` (its token comes from the
+    cache), and the outbox writes through `binding_cursor`: both ready the connection
+    as Django's cursor does."""
+    from retention_crm.db import Rows, binding_cursor, rows_together
+
+    def write_through_binding_cursor():
+        with binding_cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    for first_query in (lambda: rows_together(Rows(Customer, "id > %s", [0])), write_through_binding_cursor):
+        Customer.objects.count()
+        old = connection.connection
+        terminate_and_wait(old)
+
+        start_of_request()
+        first_query()  # no OperationalError: a new connection answered
+        assert connection.connection is not old

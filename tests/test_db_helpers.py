@@ -66,3 +66,28 @@ def test_a_read_after_a_lock_sees_what_the_lock_holder_committed():
         )
     thread.join()
     assert read.name == "after"
+
+
+def test_reads_a_connection_makes_often_are_prepared_on_the_server():
+    """PostgreSQL parses and plans the busy paths' reads once per connection (the
+    pipeline binds on the server; DATABASES' prepare_threshold)."""
+    customer = Customer.objects.create(external_id="P-1")
+    read = Rows(Customer, "id = %s AND external_id <> %s", [customer.pk, "prepared-read"])
+    for _ in range(6):
+        (found,) = rows_together(read)
+        assert [row.pk for row in found] == [customer.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("external_id <> $2" in statement for statement in prepared), prepared
+
+
+def test_a_failing_read_raises_djangos_error_and_the_transaction_rolls_back_as_usual():
+    from django.db import DatabaseError
+
+    Customer.objects.create(external_id="F-1")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        rows_together(Rows(Customer, "external_id = %s", ["F-1"]), Rows(Customer, "no_such_column = 1"))
+    # The connection is usable again at once, in a new transaction.
+    (found,) = rows_together(Rows(Customer, "external_id = %s", ["F-1"]))
+    assert len(found) == 1

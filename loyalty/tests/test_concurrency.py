@@ -213,6 +213,8 @@ def test_a_first_earning_order_opens_the_account_and_reads_the_tier_in_the_locks
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0]  # finds no account
     assert statements[1].startswith('INSERT INTO "loyalty_account"')
-    assert "FOR UPDATE; SELECT 0, sum(total)" in statements[2]
+    lock, tier_figures = statements[2].split("; ", 1)  # one round trip: the lock, then the figures
+    assert "FOR UPDATE" in lock
+    assert tier_figures.startswith("SELECT 0, sum(total)")
     assert account.customer_id == customer.pk and account.referral_code
     assert _qualifying_result(row, None) == 0  # no orders yet, read with the lock

@@ -36,6 +36,7 @@ from customers.models import Customer, Message, Order, OrderStatus
 from retention_crm.db import (
     RawRows,
     Rows,
+    binding_cursor,
     insert_unless_taken,
     insert_unless_taken_sql,
     mark_inserted,
@@ -1018,17 +1019,29 @@ def _sweep(due_sql: str, deadline: str, work, *, now: datetime, batch: int) -> i
             if not rows:
                 return done
             after = rows[-1][:2]
-            accounts = set(
-                Account.objects.select_for_update(skip_locked=True)
-                .filter(pk__in={row[2] for row in rows})
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
+            accounts = _locked_accounts(sorted({row[2] for row in rows}))
             entry_ids = [row[1] for row in rows if row[2] in accounts]
             if entry_ids:
                 done += work(entry_ids)
         if len(rows) < batch:
             return done
+
+
+def _locked_accounts(ids: list[int]) -> set[int]:
+    """Lock these accounts in id order, passing over any another transaction holds (SKIP
+    LOCKED); the ids of those locked. On PostgreSQL the ids go as one binary array: a
+    sweep's batch of 5,000 through the ORM's IN list cost 110-185 ms to build, send and
+    plan, this 40 ms (bench/README.md)."""
+    if connection.vendor != "postgresql":
+        return set(Account.objects.select_for_update(skip_locked=True).filter(pk__in=ids).values_list("pk", flat=True))
+    table = connection.ops.quote_name(Account._meta.db_table)
+    with binding_cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id FROM {table} WHERE customer_id = ANY(%b::bigint[])"
+            " ORDER BY customer_id FOR UPDATE SKIP LOCKED",
+            [ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _entry_table() -> str:

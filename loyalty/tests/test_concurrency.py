@@ -218,3 +218,52 @@ def test_a_first_earning_order_opens_the_account_and_reads_the_tier_in_the_locks
     assert tier_figures.startswith("SELECT 0, sum(total)")
     assert account.customer_id == customer.pk and account.referral_code
     assert _qualifying_result(row, None) == 0  # no orders yet, read with the lock
+
+
+def test_an_expiry_sweep_passes_over_an_account_another_transaction_holds_and_the_next_takes_it(program):
+    """The sweep locks a batch's accounts with SKIP LOCKED: one held by a redemption is
+    left alone, without waiting for it, and expires at the next sweep."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection, transaction
+
+    from customers.models import Customer
+    from loyalty.services import points_expiry_sweep
+
+    now = datetime.now(UTC)
+    accounts = []
+    for n in range(3):
+        customer = Customer.objects.create(external_id=f"EX-{n}", email=f"ex{n}@example.com")
+        account = Account.objects.create(customer=customer, referral_code=f"EXPIRY{n:03d}", balance=10)
+        Entry.objects.create(
+            account=account,
+            kind="adjust",
+            points=10,
+            key=f"due:{n}",
+            remaining=10,
+            expires_at=now - timedelta(days=1),
+            created_at=now - timedelta(days=400),
+        )
+        accounts.append(account)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Account.objects.select_for_update().get(pk=accounts[1].pk)
+            held.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        assert points_expiry_sweep(now=now) == 2
+    finally:
+        release.set()
+        holder.join()
+    assert [Account.objects.get(pk=account.pk).balance for account in accounts] == [0, 10, 0]
+    assert points_expiry_sweep(now=now) == 1
+    assert Account.objects.get(pk=accounts[1].pk).balance == 0
+    assert Entry.objects.filter(kind=EntryKind.EXPIRE).count() == 3

@@ -7,7 +7,7 @@ from .common import Report, setup_django, vacuum_as_autovacuum_would
 
 SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty", "insights"]
 # Parts of a suite, to measure one figure again without the rest (not run by default).
-PARTS = ["loyalty-redemptions", "loyalty-ingest", "surveys-submissions"]
+PARTS = ["loyalty-nightly", "loyalty-redemptions", "loyalty-ingest", "surveys-submissions"]
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str]) -> int:
         "surveys": surveys.run,
         "loyalty": loyalty.run,
         "insights": insights.run,
+        "loyalty-nightly": loyalty.run_nightly,
         "loyalty-redemptions": loyalty.run_redemptions,
         "loyalty-ingest": loyalty.run_ingest,
         "surveys-submissions": surveys.run_submissions,

@@ -19,6 +19,21 @@ def whole_balance(customer, program):
     return Reward.objects.create(kind=RewardKind.GIFT, names={"en": "Everything"}, cost=1000)
 
 
+def expired_credit(account: Account, *, now) -> Entry:
+    """Ten points of `account` earned 400 days ago that expired yesterday, unspent."""
+    from datetime import timedelta
+
+    return Entry.objects.create(
+        account=account,
+        kind="adjust",
+        points=10,
+        key=f"old:{account.pk}",
+        remaining=10,
+        expires_at=now - timedelta(days=1),
+        created_at=now - timedelta(days=400),
+    )
+
+
 def test_twenty_threads_redeem_the_whole_balance_and_exactly_one_succeeds(customer, whole_balance):
     def redeem(_i):
         try:
@@ -74,15 +89,7 @@ def test_sweeps_racing_each_other_expire_release_and_reward_once(program):
         customer = Customer.objects.create(external_id=f"SW-{n}", email=f"sw{n}@example.com")
         accounts.append(Account.objects.create(customer=customer, referral_code=f"SWEEP{n:03d}"))
     for account in accounts:
-        Entry.objects.create(
-            account=account,
-            kind="adjust",
-            points=10,
-            key=f"old:{account.pk}",
-            remaining=10,
-            expires_at=now - timedelta(days=1),
-            created_at=now - timedelta(days=400),
-        )
+        expired_credit(account, now=now)
         Entry.objects.create(
             account=account,
             kind="earn",
@@ -224,7 +231,7 @@ def test_an_expiry_sweep_passes_over_an_account_another_transaction_holds_and_th
     """The sweep locks a batch's accounts with SKIP LOCKED: one held by a redemption is
     left alone, without waiting for it, and expires at the next sweep."""
     import threading
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     from django.db import connection, transaction
 
@@ -236,15 +243,7 @@ def test_an_expiry_sweep_passes_over_an_account_another_transaction_holds_and_th
     for n in range(3):
         customer = Customer.objects.create(external_id=f"EX-{n}", email=f"ex{n}@example.com")
         account = Account.objects.create(customer=customer, referral_code=f"EXPIRY{n:03d}", balance=10)
-        Entry.objects.create(
-            account=account,
-            kind="adjust",
-            points=10,
-            key=f"due:{n}",
-            remaining=10,
-            expires_at=now - timedelta(days=1),
-            created_at=now - timedelta(days=400),
-        )
+        expired_credit(account, now=now)
         accounts.append(account)
     held, release = threading.Event(), threading.Event()
 

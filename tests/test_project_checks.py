@@ -97,3 +97,23 @@ def test_every_foreign_key_has_an_index_for_the_checks_a_delete_makes():
         )
         missing = set(cursor.fetchall()) - FOREIGN_KEYS_WITHOUT_INDEX
     assert missing == set()
+
+
+PROJECT_APPS = ("customers", "feedback", "loyalty", "insights", "retention_crm")
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_every_command_of_the_project_shows_its_help(language):
+    """`manage.py <command> --help` for each of the project's commands, in English and in
+    a translation: a lazily translated help text once made argparse fail with a
+    TypeError."""
+    from django.core.management import get_commands, load_command_class
+    from django.utils import translation
+
+    commands = {name: app for name, app in get_commands().items() if app in PROJECT_APPS}
+    assert {"import_orders", "retention_report", "survey_report"} <= commands.keys()
+    with translation.override(language):
+        for name, app in sorted(commands.items()):
+            command = load_command_class(app, name)
+            text = command.create_parser("manage.py", name).format_help()
+            assert str(command.help).split()[0] in text, name

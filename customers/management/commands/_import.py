@@ -3,17 +3,18 @@
 import os
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from customers.imports.report import ImportReport
+from retention_crm.commands import TranslatedCommand
 
 # Show at most this many problems on the terminal; the count says how many there were.
 SHOWN_PROBLEMS = 50
 
 
-class ImportCommand(BaseCommand):
+class ImportCommand(TranslatedCommand):
     """Runs an import service on a file and prints its report.
 
     Exits non-zero when nothing was imported because of problems (or the file could not

@@ -1,13 +1,14 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.metrics import rebuild
+from retention_crm.commands import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Recompute the retention aggregates from the orders, for the window and time zone of the "
         "settings. Needed after changing RETENTION_WINDOW_DAYS or TIME_ZONE; order writes wait meanwhile."

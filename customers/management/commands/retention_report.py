@@ -2,12 +2,13 @@ import argparse
 import json
 from datetime import date, timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.metrics import PeriodError, cohorts, period_validate, retention_figures
+from retention_crm.commands import TranslatedCommand
 
 
 def iso_date(value: str) -> date:
@@ -17,7 +18,7 @@ def iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(_("%(value)r is not a date (use YYYY-MM-DD).") % {"value": value}) from None
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Retention figures for a period as METRICS.md defines them (--cohorts: the cohort matrix). "
         "Without dates: the 90 days up to yesterday."

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from customers.imports.orders import orders_import
 from customers.models import AcquisitionChannel, Customer, Order, OrderLine, Product
+from retention_crm.commands import TranslatedCommand
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
@@ -98,7 +99,7 @@ def pick(rng: random.Random, weighted):
     return rng.choices([item for item, _share in weighted], [share for _item, share in weighted])[0]
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Load demo data: customers over two years in five languages, products, orders with repeat, "
         "lapsed and one-time buyers. Deterministic for a given --seed and --until."

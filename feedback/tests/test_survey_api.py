@@ -128,6 +128,6 @@ def test_survey_report_prints_the_apis_object_and_refuses_a_bad_period(customer)
     }
     out = StringIO()
     call_command("survey_report", "--start", today, "--end", today, stdout=out)
-    assert "NPS     100.0  (1 answers: 1 promoters" in out.getvalue()
+    assert "NPS     100.0  (answers: 1; promoters: 1, passives: 0, detractors: 0)" in out.getvalue()
     with pytest.raises(CommandError, match="is before start"):
         call_command("survey_report", "--start", "2026-11-02", "--end", "2026-11-01")

@@ -12,26 +12,28 @@ import sys
 
 from anymail.inbound import AnymailInboundMessage
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from feedback.services import email_receive
+from retention_crm.commands import TranslatedCommand
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
 MAX_BYTES = 25 * 1024 * 1024
 
 
-class Command(BaseCommand):
-    help = "File one raw email read from standard input as a ticket or a reply to one."
+class Command(TranslatedCommand):
+    help = gettext_lazy("File one raw email read from standard input as a ticket or a reply to one.")
 
     def handle(self, *args, **options):
         raw = sys.stdin.buffer.read(MAX_BYTES + 1)
         if not raw.strip():
-            self.stderr.write("receive_email: no message on standard input.")
+            self.stderr.write("receive_email: " + _("no message on standard input."))
             sys.exit(EX_DATAERR)
         if len(raw) > MAX_BYTES:
-            self.stderr.write("receive_email: the message is larger than 25 MB.")
+            self.stderr.write("receive_email: " + _("the message is larger than 25 MB."))
             sys.exit(EX_DATAERR)
         try:
             ticket = email_receive(AnymailInboundMessage.parse_raw_mime_bytes(raw))
@@ -39,7 +41,7 @@ class Command(BaseCommand):
             self.stderr.write(f"receive_email: {' '.join(exc.messages)}")
             sys.exit(EX_DATAERR)
         except DatabaseError as exc:
-            self.stderr.write(f"receive_email: try again later: {exc}")
+            self.stderr.write("receive_email: " + _("try again later: %(error)s") % {"error": exc})
             sys.exit(EX_TEMPFAIL)
         if ticket is None:
             self.stdout.write("dropped: an automatic answer")

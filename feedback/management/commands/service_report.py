@@ -3,6 +3,9 @@ promises kept, backlog and reopen rate, for the team and per agent."""
 
 import json
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from feedback.selectors import service_figures
 
 from ._period import PeriodReportCommand
@@ -12,7 +15,9 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     hours = seconds / 3600
-    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+    if hours >= 1:
+        return _("%(hours)s h") % {"hours": f"{hours:.1f}"}
+    return _("%(minutes)s min") % {"minutes": f"{seconds / 60:.0f}"}
 
 
 def _rate(value: float | None) -> str:
@@ -20,7 +25,7 @@ def _rate(value: float | None) -> str:
 
 
 class Command(PeriodReportCommand):
-    help = "Print the service figures of a period (--json for scripts)."
+    help = gettext_lazy("Print the service figures of a period (--json for scripts).")
 
     def handle(self, *args, start, end, **options):
         period = self.period(start, end)
@@ -28,22 +33,22 @@ class Command(PeriodReportCommand):
         if options["json"]:
             self.stdout.write(json.dumps(figures.as_json()))
             return
-        rows = [("", "team")] + [(str(agent.agent or "(unassigned)"), agent) for agent in figures.agents]
+        rows = [("", "team")] + [(str(agent.agent or _("(unassigned)")), agent) for agent in figures.agents]
         header = (
             "",
-            "created",
-            "resolved",
-            "1st answer",
-            "median",
-            "resolution",
-            "median",
-            "SLA met",
-            "promise",
-            "reopened",
-            "backlog",
+            _("created"),
+            _("resolved"),
+            _("1st answer"),
+            _("median"),
+            _("resolution"),
+            _("median"),
+            _("SLA met"),
+            _("promise kept"),
+            _("reopened"),
+            _("backlog"),
         )
         table = [header]
-        for label, item in [("team", figures)] + [(name, agent) for name, agent in rows[1:]]:
+        for label, item in [(_("team"), figures)] + [(name, agent) for name, agent in rows[1:]]:
             table.append(
                 (
                     label,
@@ -60,6 +65,6 @@ class Command(PeriodReportCommand):
                 )
             )
         widths = [max(len(row[column]) for row in table) for column in range(len(header))]
-        self.stdout.write(f"Service figures {period.start} … {period.end}")
+        self.stdout.write(_("Service figures %(start)s … %(end)s") % {"start": period.start, "end": period.end})
         for row in table:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

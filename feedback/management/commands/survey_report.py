@@ -3,6 +3,9 @@ recovery rates (--json for scripts: the same object as /api/metrics/surveys/).""
 
 import json
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from feedback.surveys.selectors import survey_scores
 
 from ._period import PeriodReportCommand
@@ -13,7 +16,7 @@ def _value(value, suffix: str = "") -> str:
 
 
 class Command(PeriodReportCommand):
-    help = "Print the survey scores of a period (--json for scripts)."
+    help = gettext_lazy("Print the survey scores of a period (--json for scripts).")
 
     def handle(self, *args, start, end, **options):
         period = self.period(start, end)
@@ -22,26 +25,35 @@ class Command(PeriodReportCommand):
             self.stdout.write(json.dumps(scores))
             return
         nps, csat, cli = scores["nps"], scores["csat"], scores["cli"]
-        self.stdout.write(f"Survey scores {period.start} … {period.end}")
-        self.stdout.write(
-            f"  NPS   {_value(nps['nps']):>7}  ({nps['responses']} answers: {nps['promoters']} promoters, "
-            f"{nps['passives']} passives, {nps['detractors']} detractors)"
-        )
-        self.stdout.write(f"  CSAT  {_value(csat['csat'], ' %'):>7}  ({csat['responses']} answers)")
-        self.stdout.write(f"  CLI   {_value(cli['cli']):>7}  ({cli['responses']} answers)")
+        self.stdout.write(_("Survey scores %(start)s … %(end)s") % {"start": period.start, "end": period.end})
+        nps_answers = _(
+            "answers: %(responses)d; promoters: %(promoters)d, passives: %(passives)d, detractors: %(detractors)d"
+        ) % {key: nps[key] for key in ("responses", "promoters", "passives", "detractors")}
+        self.stdout.write(f"  NPS   {_value(nps['nps']):>7}  ({nps_answers})")
+        for name, figure, answers in (("CSAT", _value(csat["csat"], " %"), csat), ("CLI", _value(cli["cli"]), cli)):
+            count = _("answers: %(responses)d") % {"responses": answers["responses"]}
+            self.stdout.write(f"  {name:<5} {figure:>7}  ({count})")
         recovery = scores["recovery"]
         self.stdout.write(
-            f"  Recovery {_value(recovery['recovery_rate'], ' %')} of {recovery['unhappy']} unhappy answers"
+            "  "
+            + _("Recovery: %(rate)s (unhappy answers: %(unhappy)d)")
+            % {"rate": _value(recovery["recovery_rate"], " %"), "unhappy": recovery["unhappy"]}
         )
         if scores["trend"]:
-            self.stdout.write("  Month      NPS     CSAT    CLI")
+            self.stdout.write(f"  {_('Month'):<9}  {'NPS':>6}  {'CSAT':>6}  {'CLI':>5}")
             for month in scores["trend"]:
                 self.stdout.write(
-                    f"  {month['month']}  {_value(month.get('nps', {}).get('nps')):>6}  "
+                    f"  {month['month']:<9}  {_value(month.get('nps', {}).get('nps')):>6}  "
                     f"{_value(month.get('csat', {}).get('csat')):>6}  {_value(month.get('cli', {}).get('cli')):>5}"
                 )
         for rate in scores["response_rates"]:
             self.stdout.write(
-                f"  {rate['survey']}: {rate['answered']} of {rate['sent']} answered "
-                f"({_value(rate['response_rate'], ' %')})"
+                "  "
+                + _("%(survey)s: %(answered)d of %(sent)d answered (%(rate)s)")
+                % {
+                    "survey": rate["survey"],
+                    "answered": rate["answered"],
+                    "sent": rate["sent"],
+                    "rate": _value(rate["response_rate"], " %"),
+                }
             )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
+from retention_crm.texts import TextsInLanguages
 
 
 class NpsGroup(models.TextChoices):
@@ -168,9 +169,9 @@ class WinBackCampaign(models.Model):
         "loyalty.Reward", on_delete=models.PROTECT, related_name="+", verbose_name=_("offer"),
         help_text=_("Each customer gets a code of their own for this reward."),
     )  # fmt: skip
-    subjects = models.JSONField(_("subject"), default=dict)
+    subjects = models.JSONField(_("subject"), default=dict, validators=[TextsInLanguages(english_required=True)])
     bodies = models.JSONField(
-        _("text"), default=dict,
+        _("text"), default=dict, validators=[TextsInLanguages(english_required=True)],
         help_text=_("{name} is replaced with the customer's name; the code and the offer follow the text."),
     )  # fmt: skip
     split = models.BooleanField(
@@ -180,8 +181,8 @@ class WinBackCampaign(models.Model):
         "loyalty.Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("offer of variant B"),
     )  # fmt: skip
-    subjects_b = models.JSONField(_("subject of variant B"), default=dict, blank=True)
-    bodies_b = models.JSONField(_("text of variant B"), default=dict, blank=True)
+    subjects_b = models.JSONField(_("subject of variant B"), default=dict, blank=True, validators=[TextsInLanguages()])
+    bodies_b = models.JSONField(_("text of variant B"), default=dict, blank=True, validators=[TextsInLanguages()])
     measure_days = models.PositiveSmallIntegerField(
         _("count orders for (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text=_("A customer is won back by a counted order within this many days of the email."),

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order, OrderStatus, Product, default_currency
-from retention_crm.texts import in_language
+from retention_crm.texts import TextsInLanguages, in_language
 from retention_crm.tokens import link_mac
 
 
@@ -140,8 +140,13 @@ class Tier(models.Model):
     spend (or order count) in the trailing window reaches."""
 
     rank = models.PositiveSmallIntegerField(_("rank"), unique=True, help_text=_("Higher is better."))
-    names = models.JSONField(_("name"), default=dict, help_text=_('One per language: {"en": "Gold", "da": "Guld"}.'))
-    benefits = models.JSONField(_("benefits"), default=dict, blank=True)
+    names = models.JSONField(
+        _("name"),
+        default=dict,
+        help_text=_('One per language: {"en": "Gold", "da": "Guld"}.'),
+        validators=[TextsInLanguages(english_required=True)],
+    )
+    benefits = models.JSONField(_("benefits"), default=dict, blank=True, validators=[TextsInLanguages()])
     threshold = models.DecimalField(
         _("threshold"),
         max_digits=12,
@@ -314,8 +319,13 @@ class RewardKind(models.TextChoices):
 
 class Reward(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=RewardKind.choices)
-    names = models.JSONField(_("name"), default=dict, help_text=_('One per language: {"en": "€5 off"}.'))
-    descriptions = models.JSONField(_("description"), default=dict, blank=True)
+    names = models.JSONField(
+        _("name"),
+        default=dict,
+        help_text=_('One per language: {"en": "€5 off"}.'),
+        validators=[TextsInLanguages(english_required=True)],
+    )
+    descriptions = models.JSONField(_("description"), default=dict, blank=True, validators=[TextsInLanguages()])
     cost = models.PositiveIntegerField(_("cost in points"), validators=[MinValueValidator(1)])
     value = models.DecimalField(
         _("value"),

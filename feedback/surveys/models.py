@@ -13,7 +13,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order
-from retention_crm.texts import LANGUAGE_CODES, in_language, missing_languages  # noqa: F401 (used by the survey modules)
+from retention_crm.texts import (  # noqa: F401 (LANGUAGE_CODES and missing_languages: used by the survey modules)
+    LANGUAGE_CODES,
+    TextsInLanguages,
+    in_language,
+    missing_languages,
+)
 from retention_crm.tokens import link_mac
 
 
@@ -42,8 +47,8 @@ class Survey(models.Model):
     name = models.CharField(_("name"), max_length=200, help_text=_("For staff; customers see the title."))
     kind = models.CharField(_("kind"), max_length=10, choices=SurveyKind.choices, default=SurveyKind.CUSTOM)
     # Texts customers read, one per language: {"en": "…", "da": "…"}.
-    title = models.JSONField(_("title"), default=dict)
-    intro = models.JSONField(_("introduction"), default=dict, blank=True)
+    title = models.JSONField(_("title"), default=dict, validators=[TextsInLanguages(english_required=True)])
+    intro = models.JSONField(_("introduction"), default=dict, blank=True, validators=[TextsInLanguages()])
     active = models.BooleanField(_("active"), default=True)
     link_days = models.PositiveSmallIntegerField(
         _("link valid for (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
@@ -78,12 +83,16 @@ class Question(models.Model):
     # reads "recommend", "rebuy" and "try".
     key = models.SlugField(_("key"), max_length=40)
     type = models.CharField(_("type"), max_length=10, choices=QuestionType.choices, default=QuestionType.SCALE)
-    text = models.JSONField(_("question"), default=dict)
+    text = models.JSONField(_("question"), default=dict, validators=[TextsInLanguages(english_required=True)])
     required = models.BooleanField(_("required"), default=True)
     scale_min = models.SmallIntegerField(_("scale from"), default=0)
     scale_max = models.SmallIntegerField(_("scale to"), default=10)
-    low_label = models.JSONField(_("label of the lowest value"), default=dict, blank=True)
-    high_label = models.JSONField(_("label of the highest value"), default=dict, blank=True)
+    low_label = models.JSONField(
+        _("label of the lowest value"), default=dict, blank=True, validators=[TextsInLanguages()]
+    )
+    high_label = models.JSONField(
+        _("label of the highest value"), default=dict, blank=True, validators=[TextsInLanguages()]
+    )
     # [{"value": "price", "label": {"en": "The price", …}}, …]
     choices = models.JSONField(_("choices"), default=list, blank=True)
     max_length = models.PositiveIntegerField(_("longest answer (characters)"), default=2000)

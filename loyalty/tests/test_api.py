@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from loyalty.models import Entry, EntryKind, IdempotentRequest, Redemption
+from loyalty.models import Entry, EntryKind, IdempotentRequest, Redemption, Reward
 from loyalty.services import pending_release_sweep, points_adjust
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,6 @@ def test_a_replay_with_the_same_key_returns_the_first_answer(agent_api, funded, 
 
 
 def test_the_same_key_with_another_body_is_refused(agent_api, funded, reward, program):
-    from loyalty.models import Reward
 
     other = Reward.objects.create(kind="gift", names={"en": "Mug"}, cost=50)
     agent_api.post(
@@ -179,3 +178,34 @@ def test_a_partial_refund_through_the_order_api_takes_back_its_share(manager_api
     assert customer.loyalty.pending == 60
     too_much = manager_api.patch(f"/api/orders/{order.pk}/", {"refunded_total": "100.01"}, format="json")
     assert too_much.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (2.5, "Give a text per language"),
+        (["Mug"], "Give a text per language"),
+        ({"xx": "Mug"}, "Unknown language(s) xx"),
+        ({"en": 5}, "Each text is a string"),
+        ({"da": "Krus"}, "The English text is required."),
+    ],
+)
+def test_a_reward_names_is_a_text_per_language_or_a_400(manager_api, names, message):
+    """The names are shown on every page and email that names the reward: a name the API
+    took as any JSON (a number, a list) made the admin's reward list a 500."""
+    payload = {"kind": "gift", "names": {"en": "Mug", "da": "Krus"}, "cost": 50}
+    created = manager_api.post("/api/loyalty/rewards/", payload, format="json")
+    assert created.status_code == 201
+    rewards = Reward.objects.count()
+    response = manager_api.post("/api/loyalty/rewards/", {**payload, "names": names}, format="json")
+    assert response.status_code == 400 and message in response.json()["names"][0]
+    assert Reward.objects.count() == rewards
+    reward = Reward.objects.get(pk=created.json()["id"])
+    response = manager_api.patch(f"/api/loyalty/rewards/{reward.pk}/", {"descriptions": names}, format="json")
+    reward.refresh_from_db()
+    if message == "The English text is required.":  # a name must have English, a description need not
+        assert response.status_code == 200 and reward.descriptions == names
+    else:
+        assert response.status_code == 400 and message in response.json()["descriptions"][0]
+        assert reward.descriptions == {}
+    assert reward.names == {"en": "Mug", "da": "Krus"}

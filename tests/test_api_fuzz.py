@@ -1,0 +1,74 @@
+"""Every operation of the API, fuzzed from its own OpenAPI schema (schemathesis): whatever
+a client sends, the answer is never a 500 ("a 500 is a bug"), and whatever it manages to
+store, the admin pages that show it still work.
+
+Found this way: the reward API stored any JSON as a reward's names (a number, a list),
+after which the admin's reward list failed (retention_crm/texts.py, TextsInLanguages).
+"""
+
+import schemathesis
+from django.contrib import admin
+from django.contrib.auth.models import Group, User
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client
+from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+
+from retention_crm.wsgi import application
+
+WRITES = {"POST", "PUT", "PATCH"}
+
+# The schema /api/schema/ serves, made here: the parametrization needs it when the tests
+# are collected, before any database or user exists.
+schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+
+
+def served_in_the_test(environ, start_response):
+    """The project's WSGI application, serving a request as Django's test client does:
+    leaving the database connection alone (at a request's end Django would close it,
+    being inside the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = application(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            response.close()  # sends request_finished
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def broken_admin_pages(user: User, api_path: str) -> list[str]:
+    """The admin's list of the model an API path serves, and the change page of its
+    newest row: the URLs of them that answer with a 500."""
+    queryset = getattr(resolve(api_path).func.cls, "queryset", None)  # None: not a model's endpoint
+    model = getattr(queryset, "model", None)
+    if model not in admin.site._registry:
+        return []
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+    urls = [base]
+    newest = model._default_manager.order_by("-pk").first()
+    if newest is not None:
+        urls.append(f"{base}{newest.pk}/change/")
+    return [url for url in urls if client.get(url).status_code >= 500]
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_answer_is_a_500_and_nothing_stored_breaks_the_admin(case, db, settings):
+    settings.ALLOWED_HOSTS = ["*"]  # the host schemathesis's WSGI client sends
+    user, _created = User.objects.get_or_create(username="fuzz", defaults={"is_staff": True})
+    user.groups.add(Group.objects.get(name="Support manager"))
+    token, _created = Token.objects.get_or_create(user=user)
+    response = case.call(app=served_in_the_test, headers={"Authorization": f"Token {token.key}"})
+    assert response.status_code < 500, case.as_curl_command()
+    if case.method.upper() in WRITES and response.status_code < 300:
+        broken = broken_admin_pages(user, case.formatted_path)
+        assert not broken, (case.as_curl_command(), broken)

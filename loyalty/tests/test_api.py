@@ -183,6 +183,7 @@ def test_a_partial_refund_through_the_order_api_takes_back_its_share(manager_api
 @pytest.mark.parametrize(
     "names, message",
     [
+        (None, "This field may not be null."),
         (2.5, "Give a text per language"),
         (["Mug"], "Give a text per language"),
         ({"xx": "Mug"}, "Unknown language(s) xx"),
@@ -192,7 +193,8 @@ def test_a_partial_refund_through_the_order_api_takes_back_its_share(manager_api
 )
 def test_a_reward_names_is_a_text_per_language_or_a_400(manager_api, names, message):
     """The names are shown on every page and email that names the reward: a name the API
-    took as any JSON (a number, a list) made the admin's reward list a 500."""
+    took as any JSON (a number, a list) made the admin's reward list a 500
+    (tests/test_api_fuzz.py found it)."""
     payload = {"kind": "gift", "names": {"en": "Mug", "da": "Krus"}, "cost": 50}
     created = manager_api.post("/api/loyalty/rewards/", payload, format="json")
     assert created.status_code == 201
@@ -209,3 +211,11 @@ def test_a_reward_names_is_a_text_per_language_or_a_400(manager_api, names, mess
         assert response.status_code == 400 and message in response.json()["descriptions"][0]
         assert reward.descriptions == {}
     assert reward.names == {"en": "Mug", "da": "Krus"}
+
+
+def test_a_null_name_in_a_form_post_is_a_400_not_a_conflict(manager_api):
+    """A form post's JSON fields are parsed from text: "null" became a name of None, and
+    the database's NOT NULL made it a 409 that blamed "the current data"."""
+    payload = {"kind": "gift", "names": "null", "cost": 5}
+    response = manager_api.post("/api/loyalty/rewards/", payload, format="multipart")
+    assert response.status_code == 400 and "Give a text per language" in response.json()["names"][0]

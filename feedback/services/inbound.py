@@ -11,9 +11,14 @@ write into someone else's ticket.
 
 import logging
 import re
+from dataclasses import dataclass
+from email.errors import MessageError
+from email.utils import parseaddr
 
+from anymail.exceptions import AnymailError
 from anymail.inbound import AnymailInboundMessage
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
@@ -44,15 +49,85 @@ def without_quote(text: str) -> str:
     return new or text.strip()
 
 
-def is_automatic(message: AnymailInboundMessage) -> bool:
-    """Out-of-office and other automatic answers: never answered (no mail loops)."""
-    auto_submitted = (message.get("Auto-Submitted") or "no").strip().lower()
-    precedence = (message.get("Precedence") or "").strip().lower()
-    return auto_submitted != "no" or precedence in ("bulk", "junk", "auto_reply", "list")
+# What reading a malformed email can raise: the email package's header parser and
+# anymail's address parsing fail on broken addresses and message ids (IndexError,
+# AttributeError, AnymailInvalidAddress…), and decoding a body on an unknown charset
+# (LookupError). Found by fuzzing (feedback/tests/test_inbound.py).
+UNREADABLE = (AnymailError, MessageError, IndexError, AttributeError, LookupError, UnicodeError, ValueError, TypeError)
 
 
-def _thread(message: AnymailInboundMessage, sender: str) -> Ticket | None:
-    quoted = MESSAGE_IDS.findall(f"{message.get('In-Reply-To') or ''} {message.get('References') or ''}")
+@dataclass(frozen=True)
+class InboundEmail:
+    """What filing an email needs, read once from the message, each part as well as a
+    malformed message allows."""
+
+    sender: str
+    sender_name: str
+    subject: str
+    body: str
+    message_id: str
+    in_reply_to: str
+    references: str
+    automatic: bool
+
+
+def _raw_header(message: AnymailInboundMessage, name: str) -> str:
+    """A header as sent (encoded words left as they are): when parsing it fails."""
+    return next((str(value) for key, value in message.raw_items() if key.lower() == name.lower()), "")
+
+
+def _header(message: AnymailInboundMessage, name: str) -> str:
+    try:
+        return str(message.get(name) or "").strip()
+    except UNREADABLE:
+        return _raw_header(message, name).strip()
+
+
+def _sender(message: AnymailInboundMessage) -> tuple[str, str]:
+    """The sender's address and name; a ValidationError when there is no usable one."""
+    try:
+        address = message.from_email
+        if isinstance(address, list):
+            address = address[0] if address else None
+        name, sender = (address.display_name or "", address.addr_spec) if address else ("", "")
+    except UNREADABLE:
+        name, sender = parseaddr(_raw_header(message, "From"))
+    try:
+        validate_email(sender)
+    except ValidationError:
+        raise ValidationError(_("The email has no sender address.")) from None
+    return sender, name
+
+
+def _body(message: AnymailInboundMessage) -> str:
+    try:
+        return message.text or strip_tags(message.html or "")
+    except UNREADABLE:
+        # A charset nobody knows: the text part's bytes as UTF-8, what cannot be read replaced.
+        part = next((part for part in message.walk() if part.get_content_maintype() == "text"), None)
+        payload = part.get_payload(decode=True) if part is not None else None
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def read_email(message: AnymailInboundMessage) -> InboundEmail:
+    sender, name = _sender(message)
+    auto_submitted = (_header(message, "Auto-Submitted") or "no").lower()
+    precedence = _header(message, "Precedence").lower()
+    return InboundEmail(
+        sender=sender,
+        sender_name=name,
+        subject=_header(message, "Subject"),
+        body=_body(message),
+        message_id=_header(message, "Message-ID"),
+        in_reply_to=_header(message, "In-Reply-To"),
+        references=_header(message, "References"),
+        # Out-of-office and other automatic answers: never answered (no mail loops).
+        automatic=auto_submitted != "no" or precedence in ("bulk", "junk", "auto_reply", "list"),
+    )
+
+
+def _thread(email: InboundEmail) -> Ticket | None:
+    quoted = MESSAGE_IDS.findall(f"{email.in_reply_to} {email.references}")
     if quoted:
         known = (
             Message.objects.filter(message_id__in=quoted[-20:], ticket__isnull=False)
@@ -63,57 +138,50 @@ def _thread(message: AnymailInboundMessage, sender: str) -> Ticket | None:
         )
         if known is not None:
             return known.ticket
-    ticket_id = ticket_id_from_reference(message.subject or "")
+    ticket_id = ticket_id_from_reference(email.subject)
     if ticket_id is not None:
         ticket = Ticket.objects.select_related("customer").filter(pk=ticket_id).first()
-        if ticket is not None and (ticket.customer.email or "").lower() == sender.lower():
+        if ticket is not None and (ticket.customer.email or "").lower() == email.sender.lower():
             return ticket
     return None
 
 
 def email_receive(message: AnymailInboundMessage) -> Ticket | None:
     """File one inbound email. Returns the ticket it landed on, or None when it was an
-    automatic answer (dropped). The same email received twice is stored once."""
-    sender_address = message.from_email
-    if isinstance(sender_address, list):
-        sender_address = sender_address[0] if sender_address else None
-    sender = sender_address.addr_spec if sender_address else ""
-    if not sender or "@" not in sender:
-        raise ValidationError(_("The email has no sender address."))
-    if is_automatic(message):
-        logger.info("Dropped an automatic email from %s: %s", sender, message.subject)
+    automatic answer (dropped). The same email received twice is stored once. A
+    ValidationError says why an email cannot be filed (no sender, nothing in it)."""
+    email = read_email(message)
+    if email.automatic:
+        logger.info("Dropped an automatic email from %s: %s", email.sender, email.subject)
         return None
-    message_id = (message.get("Message-ID") or "").strip()
-    key = _inbound_key(message_id)
+    key = _inbound_key(email.message_id)
     if key:
         existing = Message.objects.filter(key=key).select_related("ticket").first()
         if existing is not None:
             return existing.ticket
-    subject = (message.subject or "").strip()
-    body = message.text or strip_tags(message.html or "")
-    body = without_quote(body or "") or subject
+    body = without_quote(email.body) or email.subject
     if not body:
         raise ValidationError(_("The email is empty."))
-    ticket = _thread(message, sender)
+    ticket = _thread(email)
     if ticket is not None:
         ticket, _message = ticket_message_receive(
             ticket=ticket,
             body=body[:20000],
             channel=Channel.EMAIL,
-            subject=subject,
-            from_email=sender,
-            message_id=message_id,
-            in_reply_to=(message.get("In-Reply-To") or "").strip(),
+            subject=email.subject,
+            from_email=email.sender,
+            message_id=email.message_id,
+            in_reply_to=email.in_reply_to,
         )
         return ticket
     return ticket_open(
-        email=sender,
-        name=sender_address.display_name or "",
+        email=email.sender,
+        name=email.sender_name,
         description=body[:20000],
-        subject=subject,
+        subject=email.subject,
         kind=TicketKind.QUESTION,
         channel=TicketChannel.EMAIL,
-        inbound_message_id=message_id,
+        inbound_message_id=email.message_id,
     )
 
 

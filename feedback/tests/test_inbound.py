@@ -10,11 +10,15 @@ import sys
 from email.message import EmailMessage
 
 import pytest
+from anymail.inbound import AnymailInboundMessage
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from customers.models import Entry, Message
 from feedback.models import Ticket, TicketStatus
-from feedback.services import ticket_resolve
+from feedback.services import email_receive, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +156,57 @@ def test_the_email_services_inbound_webhook_files_the_reply(open_ticket, client,
     )
     assert response.status_code == 400  # SuspiciousOperation: nothing filed
     assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND).count() == 2
+
+
+HEADER_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.binary(max_size=40).map(lambda raw: raw.decode("latin-1")),
+    st.sampled_from(
+        [
+            *(
+                "Ann <ann@example.com>",
+                "ann@example.com",
+                "a@b@c",
+                '"a" <',
+                "<>",
+                "<",
+                ":;",
+                "(comment",
+                "=?bogus?q?x?=",
+            ),
+            *("=?utf-8?b?5L2g5aW9?=", "=?utf-8?q?=FF?=", "text/plain; charset=bogus", "multipart/mixed; boundary=XX"),
+            *("base64", "quoted-printable", "auto-replied", "bulk", "C-000001", "<m1@mail.example>"),
+        ]
+    ),
+)
+HEADERS = st.sampled_from(
+    ["From", "Subject", "Message-ID", "In-Reply-To", "References", "Auto-Submitted", "Precedence", "Content-Type"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(st.lists(st.tuples(HEADERS, HEADER_VALUES), max_size=6), st.binary(max_size=100))
+def test_a_malformed_email_is_filed_or_refused_with_a_reason(headers, body):
+    """Broken addresses and message ids, unknown charsets, bytes that are not text: the
+    email package and anymail raised IndexError, AttributeError, LookupError and
+    AnymailInvalidAddress on such mail, which failed the mail server's pipe and the
+    email service's webhook. Now an email is filed, or refused with a ValidationError
+    (receive_email's exit code 65: the mail server bounces it)."""
+    raw = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "surrogateescape")
+    message = AnymailInboundMessage.parse_raw_mime_bytes(raw + b"\r\n" + body)
+    try:
+        email_receive(message)
+    except ValidationError as refusal:
+        assert refusal.messages[0] in ("The email has no sender address.", "The email is empty.")
+
+
+def test_an_unknown_charset_is_read_as_utf8_and_a_bad_message_id_as_sent(monkeypatch):
+    raw = (
+        b"From: Ann <ann@example.com>\r\nMessage-ID: <\r\nSubject: Broken\r\n"
+        b"Content-Type: text/plain; charset=bogus\r\n\r\nThe lid is cracked \xc3\xa6 \xff"
+    )
+    reference = receive(raw, monkeypatch)
+    ticket = Ticket.objects.get()
+    assert reference == ticket.reference
+    inbound = Message.objects.get(ticket=ticket, entry=Entry.INBOUND)
+    assert inbound.body == "The lid is cracked æ \ufffd" and inbound.from_email == "ann@example.com"

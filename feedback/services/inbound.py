@@ -110,17 +110,23 @@ def _body(message: AnymailInboundMessage) -> str:
 
 
 def read_email(message: AnymailInboundMessage) -> InboundEmail:
+    """The parts of the email, without NUL characters (mail may carry them; no database
+    text can)."""
     sender, name = _sender(message)
     auto_submitted = (_header(message, "Auto-Submitted") or "no").lower()
     precedence = _header(message, "Precedence").lower()
+
+    def text(value: str) -> str:
+        return value.replace("\x00", "")
+
     return InboundEmail(
         sender=sender,
-        sender_name=name,
-        subject=_header(message, "Subject"),
-        body=_body(message),
-        message_id=_header(message, "Message-ID"),
-        in_reply_to=_header(message, "In-Reply-To"),
-        references=_header(message, "References"),
+        sender_name=text(name),
+        subject=text(_header(message, "Subject")),
+        body=text(_body(message)),
+        message_id=text(_header(message, "Message-ID")),
+        in_reply_to=text(_header(message, "In-Reply-To")),
+        references=text(_header(message, "References")),
         # Out-of-office and other automatic answers: never answered (no mail loops).
         automatic=auto_submitted != "no" or precedence in ("bulk", "junk", "auto_reply", "list"),
     )
@@ -186,5 +192,10 @@ def email_receive(message: AnymailInboundMessage) -> Ticket | None:
 
 
 def on_anymail_inbound(sender, event, esp_name, **kwargs) -> None:
-    """django-anymail's `inbound` signal: an email service posted an inbound email."""
-    email_receive(event.message)
+    """django-anymail's `inbound` signal: an email service posted an inbound email. One
+    that cannot be filed (no sender address, nothing in it) is logged and accepted: with
+    an error the service would post it again and again, hours apart."""
+    try:
+        email_receive(event.message)
+    except ValidationError as refusal:
+        logger.warning("Inbound email from %s not filed: %s", esp_name, " ".join(refusal.messages))

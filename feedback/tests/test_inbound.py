@@ -158,6 +158,19 @@ def test_the_email_services_inbound_webhook_files_the_reply(open_ticket, client,
     assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND).count() == 2
 
 
+def test_the_webhook_accepts_an_email_it_cannot_file_and_files_nothing(client, settings, caplog):
+    """An error would make the email service post it again and again."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
+    payload = {"FromFull": {"Email": "ann@example.com", "Name": "Ann"}, "Subject": "", "TextBody": ""}
+    auth = "Basic " + base64.b64encode(b"hook:s3cret").decode()
+    response = client.post(
+        "/inbound/postmark/inbound/", data=json.dumps(payload), content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+    assert response.status_code == 200
+    assert not Ticket.objects.exists()
+    assert "not filed: The email is empty." in caplog.text
+
+
 HEADER_VALUES = st.one_of(
     st.text(max_size=40),
     st.binary(max_size=40).map(lambda raw: raw.decode("latin-1")),
@@ -190,7 +203,8 @@ def test_a_malformed_email_is_filed_or_refused_with_a_reason(headers, body):
     """Broken addresses and message ids, unknown charsets, bytes that are not text: the
     email package and anymail raised IndexError, AttributeError, LookupError and
     AnymailInvalidAddress on such mail, which failed the mail server's pipe and the
-    email service's webhook. Now an email is filed, or refused with a ValidationError
+    email service's webhook, and a NUL character failed the database's insert. Now an
+    email is filed, or refused with a ValidationError
     (receive_email's exit code 65: the mail server bounces it)."""
     raw = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "surrogateescape")
     message = AnymailInboundMessage.parse_raw_mime_bytes(raw + b"\r\n" + body)

@@ -214,10 +214,10 @@ def test_a_malformed_email_is_filed_or_refused_with_a_reason(headers, body):
         assert refusal.messages[0] in ("The email has no sender address.", "The email is empty.")
 
 
-def test_an_unknown_charset_is_read_as_utf8_and_a_bad_message_id_as_sent(monkeypatch):
+def test_an_unknown_charset_is_read_as_utf8_a_bad_message_id_as_sent_and_nul_dropped(monkeypatch):
     raw = (
         b"From: Ann <ann@example.com>\r\nMessage-ID: <\r\nSubject: Broken\r\n"
-        b"Content-Type: text/plain; charset=bogus\r\n\r\nThe lid is cracked \xc3\xa6 \xff"
+        b"Content-Type: text/plain; charset=bogus\r\n\r\nThe lid is cracked \xc3\xa6 \xff\x00"
     )
     reference = receive(raw, monkeypatch)
     ticket = Ticket.objects.get()

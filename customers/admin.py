@@ -29,6 +29,8 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
+from retention_crm.admin_forms import TolerantAutocompleteMixin
+
 from . import outbox, services
 from .imports.customers import customers_import
 from .imports.orders import orders_import
@@ -234,7 +236,7 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
 # --- Orders --------------------------------------------------------------------------
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(TolerantAutocompleteMixin, admin.TabularInline):
     model = OrderLine
     extra = 0
     autocomplete_fields = ("product",)
@@ -282,7 +284,7 @@ class CustomerOfOrderFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.ModelAdmin):
+class OrderAdmin(TolerantAutocompleteMixin, FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     import_service = orders_import
     import_permission = "customers.import_order"
@@ -356,13 +358,30 @@ class TimelineEntryForm(forms.ModelForm):
         model = Message
         fields = ("customer", "ticket", "entry", "channel", "subject", "body", "occurred_at")
 
+    def clean(self):
+        # The service's rules, as errors on their fields: raised from save_model they
+        # would be a 500.
+        cleaned = super().clean()
+        if "customer" in cleaned and "entry" in cleaned:
+            try:
+                services.interaction_check(
+                    customer=cleaned["customer"],
+                    entry=cleaned["entry"],
+                    body=cleaned.get("body") or "",
+                    occurred_at=cleaned.get("occurred_at"),
+                    ticket=cleaned.get("ticket"),
+                )
+            except ValidationError as problems:
+                self.add_error(None, problems)
+        return cleaned
+
 
 class MessageCustomerFilter(CustomerOfOrderFilter):
     """ "This customer's timeline" without a dropdown of a million customers."""
 
 
 @admin.register(Message)
-class MessageAdmin(FastListMixin, admin.ModelAdmin):
+class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     """Every interaction, and the outbox: failed emails are found (and retried) here."""
 
     list_display = ("occurred_at", "entry", "kind", "customer_link", "ticket_link", "subject", "to_email", "delivery")
@@ -430,8 +449,6 @@ class MessageAdmin(FastListMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        if data.get("ticket") is not None and data["ticket"].customer_id != data["customer"].pk:
-            raise ValidationError(_("The ticket belongs to another customer."))
         saved = services.interaction_log(
             customer=data["customer"],
             entry=data["entry"],

@@ -251,6 +251,24 @@ def customer_for_contact(*, email: str, name: str = "", locale: str = "") -> tup
     return Customer.objects.with_email(email).get(), False
 
 
+def interaction_check(
+    *, customer: Customer | None, entry: str, body: str, occurred_at: datetime | None = None, ticket=None
+) -> None:
+    """The rules of `interaction_log`, for a form to show before it saves: a
+    ValidationError with a message per field."""
+    errors = {}
+    if entry not in (Entry.NOTE, Entry.CALL, Entry.MEETING):
+        errors["entry"] = _("Only notes, calls and meetings are logged by hand.")
+    if not body.strip():
+        errors["body"] = _("Write what was said or done.")
+    if occurred_at and occurred_at > timezone.now() + timedelta(minutes=5):
+        errors["occurred_at"] = _("A logged interaction cannot lie in the future.")
+    if ticket is not None and customer is not None and ticket.customer_id != customer.pk:
+        errors["ticket"] = _("The ticket belongs to another customer.")
+    if errors:
+        raise ValidationError(errors)
+
+
 def interaction_log(
     *,
     customer: Customer,
@@ -263,13 +281,8 @@ def interaction_log(
     ticket=None,
 ) -> Message:
     """Put a note, call or meeting on the customer's timeline (and the ticket's, if any)."""
-    if entry not in (Entry.NOTE, Entry.CALL, Entry.MEETING):
-        raise ValidationError({"entry": _("Only notes, calls and meetings are logged by hand.")})
-    if not body.strip():
-        raise ValidationError({"body": _("Write what was said or done.")})
+    interaction_check(customer=customer, entry=entry, body=body, occurred_at=occurred_at, ticket=ticket)
     now = timezone.now()
-    if occurred_at and occurred_at > now + timedelta(minutes=5):
-        raise ValidationError({"occurred_at": _("A logged interaction cannot lie in the future.")})
     return Message.objects.create(
         customer=customer,
         ticket=ticket,

@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from customers.admin import FastListMixin, looks_like_an_email
 from customers.models import Customer
+from retention_crm.admin_forms import TolerantAutocompleteMixin
 
 from . import services
 from .forms import StaffReplyMixin
@@ -209,7 +210,7 @@ class TicketAddForm(forms.ModelForm):
 
 
 @admin.register(Ticket)
-class TicketAdmin(FastListMixin, admin.ModelAdmin):
+class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     list_display = (
         "reference_display",
         "subject",
@@ -661,7 +662,7 @@ class ReminderForm(forms.ModelForm):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     form = ReminderForm
     list_display = ("kind", "customer", "ticket_reference", "due_at", "assignee", "state")
     list_select_related = ("customer", "ticket", "assignee")

@@ -14,7 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.admin import FastListMixin
 from feedback.admin import TicketAdmin, customer_url
-from retention_crm.admin_forms import ReadOnlyAdminMixin, TranslatedTextsForm, action_form_page
+from retention_crm.admin_forms import (
+    ReadOnlyAdminMixin,
+    TolerantAutocompleteMixin,
+    TranslatedTextsForm,
+    action_form_page,
+)
 from retention_crm.errors import Conflict
 
 from . import services
@@ -38,7 +43,7 @@ class ProgramForm(forms.ModelForm):
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     form = ProgramForm
     autocomplete_fields = ("welcome_reward",)
     fieldsets = (
@@ -84,7 +89,7 @@ class TierForm(TranslatedTextsForm):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     form = TierForm
     list_display = ("__str__", "rank", "threshold", "multiplier", "membership_product", "members")
     autocomplete_fields = ("membership_product",)

@@ -3,6 +3,8 @@
 from django import forms
 from django.conf import settings
 from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.forms.models import ModelFormMetaclass
 from django.template.response import TemplateResponse
 from django.utils.text import format_lazy
@@ -68,6 +70,36 @@ class TranslatedTextsForm(forms.ModelForm, metaclass=_TranslatedBoxes):
         for name in self.translated:
             setattr(self.instance, name, self.cleaned_data[name])
         return super().save(commit)
+
+
+class TolerantAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete widget, except when it shows a form again whose submitted
+    value cannot be an id at all ("abc" for a number): Django's looks the value up anyway
+    and fails with a ValueError, a 500. Here such a value is left out of the lookup; the
+    field's own error ("Select a valid choice") says what is wrong."""
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        target = remote.model._meta.get_field(getattr(remote, "field_name", None) or remote.model._meta.pk.name)
+
+        def could_be_an_id(candidate) -> bool:
+            try:
+                target.to_python(candidate)
+            except ValidationError:
+                return False
+            return True
+
+        return super().optgroups(name, [candidate for candidate in value if could_be_an_id(candidate)], attr)
+
+
+class TolerantAutocompleteMixin:
+    """For a ModelAdmin or inline with autocomplete_fields: TolerantAutocompleteSelect
+    instead of Django's widget."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = TolerantAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def action_form_page(

@@ -63,3 +63,22 @@ def test_a_logged_call_without_words_or_on_another_customers_ticket_is_a_form_er
     page = response.content.decode()
     assert "Write what was said or done." in page and "The ticket belongs to another customer." in page
     assert not Message.objects.filter(entry=Entry.CALL).exists()
+
+
+def test_every_admin_with_autocomplete_fields_uses_the_tolerant_widget():
+    """So that an admin added later does not bring Django's widget, and its 500, back."""
+    from django.contrib import admin
+
+    from retention_crm.admin_forms import TolerantAutocompleteMixin
+
+    admins = list(admin.site._registry.values())
+    admins += [inline for model_admin in admins for inline in model_admin.inlines]
+    without = [
+        getattr(model_admin, "__name__", type(model_admin).__name__)
+        for model_admin in admins
+        if model_admin.autocomplete_fields
+        and not issubclass(
+            model_admin if isinstance(model_admin, type) else type(model_admin), TolerantAutocompleteMixin
+        )
+    ]
+    assert not without

@@ -33,7 +33,7 @@ class Command(PeriodReportCommand):
         if options["json"]:
             self.stdout.write(json.dumps(figures.as_json()))
             return
-        rows = [("", "team")] + [(str(agent.agent or _("(unassigned)")), agent) for agent in figures.agents]
+        agents = [(str(agent.agent or _("(unassigned)")), agent) for agent in figures.agents]
         header = (
             "",
             _("created"),
@@ -48,7 +48,7 @@ class Command(PeriodReportCommand):
             _("backlog"),
         )
         table = [header]
-        for label, item in [(_("team"), figures)] + [(name, agent) for name, agent in rows[1:]]:
+        for label, item in [(_("team"), figures), *agents]:
             table.append(
                 (
                     label,

@@ -214,7 +214,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=OrderCreateSerializer,
         responses={201: OrderSerializer, 200: OrderSerializer},
     )
-    def create(self, request):
+    def create(self, request, format=None):
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -229,7 +229,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=OrderUpdateSerializer,
         responses={200: OrderSerializer},
     )
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request, pk=None, format=None):
         order = self.get_object()
         data = OrderUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

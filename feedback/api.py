@@ -171,7 +171,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         request=TicketCreateSerializer,
         responses={201: TicketSerializer},
     )
-    def create(self, request):
+    def create(self, request, format=None):
         data = TicketCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -194,7 +194,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         request=TicketUpdateSerializer,
         responses={200: TicketSerializer},
     )
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request, pk=None, format=None):
         ticket = self.get_object()
         data = TicketUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -221,7 +221,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={200: TicketSerializer, 409: OpenApiResponse(description="Not possible from this status")},
     )
     @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
+    def resolve(self, request, pk=None, format=None):
         data = ResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._status_action(
@@ -230,7 +230,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(summary="Close", request=None, responses={200: TicketSerializer, 409: OpenApiResponse()})
     @action(detail=True, methods=["post"])
-    def close(self, request, pk=None):
+    def close(self, request, pk=None, format=None):
         return self._status_action(services.ticket_close)
 
     @extend_schema(
@@ -239,7 +239,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={200: TicketSerializer, 409: OpenApiResponse()},
     )
     @action(detail=True, methods=["post"])
-    def wait(self, request, pk=None):
+    def wait(self, request, pk=None, format=None):
         return self._status_action(services.ticket_wait)
 
     @extend_schema(
@@ -248,7 +248,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={200: TicketSerializer, 409: OpenApiResponse()},
     )
     @action(detail=True, methods=["post"])
-    def reopen(self, request, pk=None):
+    def reopen(self, request, pk=None, format=None):
         return self._status_action(services.ticket_open_again)
 
     @extend_schema(
@@ -261,7 +261,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={201: MessageSerializer, 409: OpenApiResponse(description="The ticket is closed")},
     )
     @action(detail=True, methods=["get", "post"])
-    def messages(self, request, pk=None):
+    def messages(self, request, pk=None, format=None):
         ticket = self.get_object()
         if request.method == "GET":
             conversation = ticket.messages.select_related("author").order_by("occurred_at", "id")
@@ -323,7 +323,7 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_class = ReminderFilter
 
     @extend_schema(summary="Schedule a reminder", request=ReminderCreateSerializer, responses={201: ReminderSerializer})
-    def create(self, request):
+    def create(self, request, format=None):
         data = ReminderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -339,7 +339,7 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(ReminderSerializer(reminder).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Move the due time", request=ReminderUpdateSerializer, responses={200: ReminderSerializer})
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request, pk=None, format=None):
         reminder = self.get_object()
         data = ReminderUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -349,7 +349,7 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(summary="Mark done", request=ReminderDoneSerializer, responses={200: ReminderSerializer})
     @action(detail=True, methods=["post"])
-    def done(self, request, pk=None):
+    def done(self, request, pk=None, format=None):
         reminder = self.get_object()
         data = ReminderDoneSerializer(data=request.data)
         data.is_valid(raise_exception=True)

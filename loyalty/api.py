@@ -99,7 +99,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AccountFilter
     lookup_field = "customer__external_id"
     lookup_url_kwarg = "customer_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = "[^/\\x00]+"  # a NUL, which PostgreSQL refuses in text, is a 404
     pagination_class = AccountPagination
 
     def get_serializer_class(self):
@@ -162,7 +162,7 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: EntrySerializer, 409: OpenApiResponse(description="Would take the balance below zero.")},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
     )
-    def create(self, request):
+    def create(self, request, format=None):
         data = AdjustmentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -260,7 +260,7 @@ class RedemptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
     )
-    def create(self, request):
+    def create(self, request, format=None):
         data = RedeemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # The customer and the reward in one round trip: a checkout waits for this.

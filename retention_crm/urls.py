@@ -1,5 +1,11 @@
+import functools
+import logging
+
+from anymail import urls as anymail_urls
+from anymail.exceptions import AnymailConfigurationError
 from django.contrib import admin
-from django.urls import include, path
+from django.http import Http404
+from django.urls import URLPattern, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -15,6 +21,29 @@ feedback_api.register(router)
 surveys_api.register(router)
 loyalty_api.register(router)
 
+
+def _not_found_unless_set_up(webhook):
+    """django-anymail serves a webhook for every email service it knows; one whose
+    settings are missing (its signing key, its API key) raised a configuration error
+    on every request, before any authentication: a 500 anybody could cause. It is a
+    404 here, and a warning in the log for whoever is setting the service up."""
+
+    @functools.wraps(webhook)
+    def view(request, *args, **kwargs):
+        try:
+            return webhook(request, *args, **kwargs)
+        except AnymailConfigurationError as exc:
+            logging.getLogger(__name__).warning("An email service's webhook is not set up: %s", exc)
+            raise Http404 from exc
+
+    return view
+
+
+inbound_webhooks = [
+    URLPattern(pattern.pattern, _not_found_unless_set_up(pattern.callback), pattern.default_args, pattern.name)
+    for pattern in anymail_urls.urlpatterns
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -28,7 +57,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     # Inbound email from an email service (django-anymail; HTTP basic auth with
     # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.
-    path("inbound/", include("anymail.urls")),
+    path("inbound/", include((inbound_webhooks, "anymail"))),
     # Customer pages: no login, in the customer's language.
     path("", include("feedback.urls")),
     path("", include("loyalty.urls")),

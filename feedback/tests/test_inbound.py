@@ -171,6 +171,15 @@ def test_the_webhook_accepts_an_email_it_cannot_file_and_files_nothing(client, s
     assert "not filed: The email is empty." in caplog.text
 
 
+def test_a_webhook_of_an_email_service_that_is_not_set_up_is_not_found(client, caplog):
+    """django-anymail serves a webhook for every service it knows; one missing its
+    settings raised a configuration error on every request, before authentication."""
+    for url in ("/inbound/mailgun/tracking/", "/inbound/brevo/inbound/", "/inbound/resend/inbound/"):
+        assert client.post(url, data="{}", content_type="application/json").status_code == 404
+    assert "An email service's webhook is not set up" in caplog.text
+    assert client.post("/inbound/postmark/inbound/", data="{}", content_type="application/json").status_code == 400
+
+
 HEADER_VALUES = st.one_of(
     st.text(max_size=40),
     st.binary(max_size=40).map(lambda raw: raw.decode("latin-1")),

@@ -5,10 +5,12 @@ import functools
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -35,7 +37,11 @@ class CrmAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         model_admin = getattr(view, "__self__", None)
         if isinstance(model_admin, admin.ModelAdmin):
-            tolerant = {"changelist_view": _tolerant_changelist, "add_view": _tolerant_add}.get(view.__name__)
+            tolerant = {
+                "changelist_view": _tolerant_list,
+                "export_action": _tolerant_list,  # django-import-export's, filtered as the list is
+                "add_view": _tolerant_add,
+            }.get(view.__name__)
             view = tolerant(view, model_admin) if tolerant else view
         return super().admin_view(view, cacheable)
 
@@ -54,10 +60,10 @@ class CrmAdminSite(admin.AdminSite):
         return super().index(request, {**(extra_context or {}), **dashboard_context(request)})
 
 
-def _tolerant_changelist(changelist_view, model_admin):
-    """Every list of the admin, ours and the libraries', answers a crafted request as
-    Django answers a filter it does not know, never with a 500 (found by sending
-    every list's filters values no browser sends):
+def _tolerant_list(list_view, model_admin):
+    """Every list of the admin and its export, ours and the libraries', answers a
+    crafted request as Django's list answers a filter it does not know, never with a
+    500 (found by sending every list's filters values no browser sends):
 
     - selected "ids" that cannot be ids are left out before an action runs: Django
       filtered the primary key by them and failed with a ValueError; with none left
@@ -65,7 +71,9 @@ def _tolerant_changelist(changelist_view, model_admin):
     - a NUL character in a filter's value, which PostgreSQL refuses in text, and a
       date hierarchy's year, month or day too large for a date (an OverflowError in
       Django) send the user to the unfiltered list with Django's "?e=1", as a filter
-      on a field that does not exist does."""
+      on a field that does not exist does;
+    - the export's filters that do not exist too: the list catches its own
+      IncorrectLookupParameters, django-import-export's export did not."""
     primary_key = model_admin.model._meta.pk
     date_parts = (
         {f"{model_admin.date_hierarchy}__{part}" for part in ("year", "month", "day")}
@@ -85,16 +93,24 @@ def _tolerant_changelist(changelist_view, model_admin):
             return True
         return name in date_parts and not all(value.isdigit() and len(value) <= 4 for value in values)
 
-    @functools.wraps(changelist_view)
+    def unfiltered_list() -> HttpResponseRedirect:
+        opts = model_admin.opts
+        url = reverse(f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+        return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+
+    @functools.wraps(list_view)
     def view(request, *args, **kwargs):
         if any(is_a_bad_filter(name, values) for name, values in request.GET.lists()):
-            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+            return unfiltered_list()
         if request.method == "POST" and ACTION_CHECKBOX_NAME in request.POST:
             posted = request.POST.copy()
             selected = posted.getlist(ACTION_CHECKBOX_NAME)
             posted.setlist(ACTION_CHECKBOX_NAME, [value for value in selected if is_an_id(value)])
             request.POST = posted
-        return changelist_view(request, *args, **kwargs)
+        try:
+            return list_view(request, *args, **kwargs)
+        except IncorrectLookupParameters:
+            return unfiltered_list()
 
     return view
 

@@ -3,6 +3,7 @@ tier names and benefits, reward descriptions."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +26,8 @@ class TextsInLanguages:
     """The validator of such a field: an object whose keys are supported languages and
     whose values are strings, with the English text when `english_required`. The admin's
     boxes can only make these; the API, which takes the JSON as sent, checks here, so
-    that a name of 2.5 or ["Gold"] is a 400 instead of every page that shows it a 500."""
+    that a name of 2.5 or ["Gold"] is a 400 instead of every page that shows it a 500,
+    and a NUL character a 400 instead of the database's refusal."""
 
     def __init__(self, *, english_required: bool = False):
         self.english_required = english_required
@@ -47,6 +49,8 @@ class TextsInLanguages:
             raise ValidationError(
                 _("Each text is a string, e.g. %(example)s."), code="invalid", params={"example": example}
             )
+        for text in value.values():  # PostgreSQL refuses a NUL in JSON text (a 500)
+            ProhibitNullCharactersValidator()(text)
         if self.english_required and not value.get("en", "").strip():
             raise ValidationError(_("The English text is required."), code="required")
 

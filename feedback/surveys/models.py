@@ -5,7 +5,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -20,6 +21,47 @@ from retention_crm.texts import (  # noqa: F401 (LANGUAGE_CODES and missing_lang
     missing_languages,
 )
 from retention_crm.tokens import link_mac
+
+
+def _an_answer_value(value) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() != ""
+
+
+def validate_choices(value) -> None:
+    """The admin's box takes any JSON; the survey page reads a list of choices, each
+    with a value and perhaps a label per language. A label written as plain text, or a
+    choice that was not an object, was a 500 on the customer's page. (The codes are not
+    "invalid": a model form would show its field's "Enter a valid JSON." instead.)"""
+    example = '[{"value": "price", "label": {"en": "The price", "da": "Prisen"}}]'
+    if not isinstance(value, list) or not all(
+        isinstance(choice, dict) and _an_answer_value(choice.get("value")) for choice in value
+    ):
+        raise ValidationError(
+            _("Give a list of choices, each with a value, e.g. %(example)s."),
+            code="choices",
+            params={"example": example},
+        )
+    values = [str(choice["value"]) for choice in value]
+    if len(set(values)) < len(values):
+        raise ValidationError(_("Each choice needs a value of its own."), code="choices")
+    for choice in value:
+        ProhibitNullCharactersValidator()(str(choice["value"]))  # PostgreSQL refuses it in JSON text
+        try:
+            TextsInLanguages()(choice.get("label") or {})
+        except ValidationError as problem:
+            raise ValidationError(
+                _("The label of %(value)s: %(problem)s"),
+                code="choices",
+                params={"value": choice["value"], "problem": " ".join(problem.messages)},
+            ) from problem
+
+
+def validate_show_if_values(value) -> None:
+    """A list of the earlier question's answers; anything else was a 500 on the page."""
+    if not isinstance(value, list) or not all(_an_answer_value(item) for item in value):
+        raise ValidationError(_('Give a list of answers, e.g. ["0", "1", "2"].'), code="answers")
+    for item in value:
+        ProhibitNullCharactersValidator()(str(item))
 
 
 def optional_link(to, *, related_name: str, verbose_name) -> models.ForeignKey:
@@ -94,7 +136,7 @@ class Question(models.Model):
         _("label of the highest value"), default=dict, blank=True, validators=[TextsInLanguages()]
     )
     # [{"value": "price", "label": {"en": "The price", …}}, …]
-    choices = models.JSONField(_("choices"), default=list, blank=True)
+    choices = models.JSONField(_("choices"), default=list, blank=True, validators=[validate_choices])
     max_length = models.PositiveIntegerField(_("longest answer (characters)"), default=2000)
     # Shown only when an earlier question was answered with one of these values.
     show_if_question = models.ForeignKey(
@@ -105,7 +147,9 @@ class Question(models.Model):
         related_name="+",
         verbose_name=_("show only if this question"),
     )
-    show_if_values = models.JSONField(_("was answered with"), default=list, blank=True)
+    show_if_values = models.JSONField(
+        _("was answered with"), default=list, blank=True, validators=[validate_show_if_values]
+    )
 
     class Meta:
         verbose_name = _("question")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import EmptyResultSet, ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import connection, transaction
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
@@ -699,6 +700,9 @@ def clean_answers(questions: list[Question], raw: dict) -> dict:
         if not text:
             if question.required:
                 errors[question.key] = [_("Please answer this question.")]
+            continue
+        if "\x00" in text:  # PostgreSQL refuses it in the answers' JSON: said here, not a 500
+            errors[question.key] = [ProhibitNullCharactersValidator.message]
             continue
         if question.type == QuestionType.TEXT:
             limit = min(question.max_length, settings.SURVEY_TEXT_MAX)

@@ -1,6 +1,7 @@
 """Surveys in the admin: the builder with a box per language, the preview, triggers,
 invitations and responses (filters, export, a fixed number of queries)."""
 
+import html
 import re
 
 import pytest
@@ -66,6 +67,60 @@ def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
     response = manager_client.post("/admin/feedback/survey/add/", bad)
     assert response.status_code == 200 and not Survey.objects.filter(name="Broken").exists()
     assert "at most 11 points" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "kind, choices, show_if_values, message",
+    [
+        ("single", '[{"value": "price", "label": "The price"}]', "[]", "Give a text per language"),
+        ("single", '["price", "speed"]', "[]", "list of choices, each with a value"),
+        ("single", '[{"value": "a"}, {"value": "a"}]', "[]", "Each choice needs a value of its own."),
+        ("single", '[{"value": "a", "label": {"en": "A\\u0000"}}]', "[]", "Null characters are not allowed."),
+        ("text", '{"value": "a"}', "[]", "Give a list of choices, each with a value"),
+        ("text", "5", "[]", "Give a list of choices, each with a value"),
+        ("text", "[]", "5", "Give a list of answers"),
+        ("text", "[]", '[{"a": 1}]', "Give a list of answers"),
+        ("text", "[]", '["a\\u0000"]', "Null characters are not allowed."),
+    ],
+)
+def test_a_question_s_choices_and_conditions_are_checked_before_a_page_shows_them(
+    manager_client, client, kind, choices, show_if_values, message
+):
+    """The boxes take any JSON: a label written as plain text or a condition of 5 was
+    a 500 on the customer's page, a NUL the database's refusal when saved."""
+    form = {
+        "name": "Delivery",
+        "kind": "custom",
+        "active": "on",
+        "link_days": "14",
+        "title__en": "How was the delivery?",
+        "questions-TOTAL_FORMS": "1",
+        "questions-INITIAL_FORMS": "0",
+        "questions-MIN_NUM_FORMS": "0",
+        "questions-MAX_NUM_FORMS": "1000",
+        "questions-0-position": "0",
+        "questions-0-key": "why",
+        "questions-0-type": kind,
+        "questions-0-scale_min": "0",
+        "questions-0-scale_max": "10",
+        "questions-0-choices": choices,
+        "questions-0-max_length": "2000",
+        "questions-0-show_if_values": show_if_values,
+        "questions-0-text__en": "Why?",
+    }
+    response = manager_client.post("/admin/feedback/survey/add/", form)
+    assert response.status_code == 200 and message in html.unescape(response.content.decode())
+    assert not Survey.objects.filter(name="Delivery").exists()
+
+    good = '[{"value": "price", "label": {"en": "The price", "da": "Prisen"}}, {"value": 2}]'
+    response = manager_client.post("/admin/feedback/survey/add/", {**form, "questions-0-choices": good})
+    if kind == "single":
+        assert response.status_code == 302, response.content.decode()[:2000]
+        survey = Survey.objects.get(name="Delivery")
+        customer = Customer.objects.create(email="ann@example.com", survey_consent=True, locale="da")
+        invitation = services.survey_invite(survey=survey, customer=customer, source="api")
+        page = client.get(f"/s/{invitation.token}/").content.decode()
+        assert "Prisen" in page and 'value="2"' in page
 
 
 def test_the_preview_shows_the_form_in_a_chosen_language(manager_client, agent_client):

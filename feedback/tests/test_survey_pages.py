@@ -89,6 +89,15 @@ def test_errors_are_shown_in_the_customers_language_and_nothing_is_saved(client,
     assert not SurveyResponse.objects.exists()
 
 
+def test_a_nul_character_in_an_answer_is_an_error_on_the_form_not_a_500(client, customer):
+    """PostgreSQL refuses a NUL in the answers' JSON: the customer got a 500."""
+    invitation = invite(customer)
+    response = client.post(path_of(invitation), {"score": "2", "reason": "slow\x00 delivery"})
+    assert response.status_code == 400
+    assert not SurveyResponse.objects.exists()
+    assert client.post(path_of(invitation), {"score": "2", "reason": "slow delivery"}).status_code == 302
+
+
 def test_a_csat_form_in_russian_has_five_points(client):
     customer = Customer.objects.create(email="ivan@example.com", survey_consent=True, locale="ru")
     page = client.get(path_of(invite(customer, "csat"))).content.decode()

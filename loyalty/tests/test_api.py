@@ -29,6 +29,7 @@ def test_an_account_by_the_shops_customer_id(agent_api, customer, buy, clock):
     assert body["tier"] is None
     assert body["referral_code"] and body["referral_url"].endswith(body["referral_code"])
     assert agent_api.get("/api/loyalty/accounts/nobody/").status_code == 404
+    assert agent_api.get("/api/loyalty/accounts/C\x00-1/").status_code == 404  # PostgreSQL refuses NUL: was a 500
 
 
 def test_only_managers_adjust_and_a_reason_is_required(agent_api, manager_api, customer, program):
@@ -189,6 +190,7 @@ def test_a_partial_refund_through_the_order_api_takes_back_its_share(manager_api
         ({"xx": "Mug"}, "Unknown language(s) xx"),
         ({"en": 5}, "Each text is a string"),
         ({"da": "Krus"}, "The English text is required."),
+        ({"en": "Mug\x00"}, "Null characters are not allowed."),  # PostgreSQL refuses it: was a 500
     ],
 )
 def test_a_reward_names_is_a_text_per_language_or_a_400(manager_api, names, message):

@@ -268,7 +268,7 @@ class CustomerOfOrderFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        if value and value.isdigit():
+        if value and value.isascii() and value.isdigit():
             customer = Customer.objects.filter(pk=value).first()
             if customer:
                 return [(value, str(customer))]
@@ -277,7 +277,7 @@ class CustomerOfOrderFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 return queryset.none()
             return queryset.filter(customer_id=value)
         return queryset

@@ -121,7 +121,7 @@ class AssigneeFilter(admin.SimpleListFilter):
             return queryset.filter(assignee=request.user)
         if value == "none":
             return queryset.filter(assignee__isnull=True)
-        if value and value.isdigit():
+        if value and value.isascii() and value.isdigit():
             return queryset.filter(assignee_id=value)
         return queryset
 

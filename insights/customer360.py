@@ -104,7 +104,7 @@ def parse_cursor(value: str | None) -> tuple | None:
     if not value:
         return None
     parts = value.split("|")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts[1:]):
         return None
     when = parse_datetime(parts[0])
     return None if when is None or when.tzinfo is None else (when, int(parts[1]), int(parts[2]))

@@ -80,7 +80,10 @@ def account_for_token(token: str, *, now: datetime) -> Account | None:
     if len(parts) != 3:
         return None
     head, expiry, mac = parts
-    if not head.isdigit() or len(head) > 18 or not expiry.isalnum() or len(expiry) > 10 or len(mac) != 43:
+    # isascii: "²" is a digit to isdigit, and int() refuses it (a 500); "١" is alnum to isalnum
+    if not (head.isascii() and head.isdigit()) or len(head) > 18 or not (expiry.isascii() and expiry.isalnum()):
+        return None
+    if len(expiry) > 10 or len(mac) != 43:
         return None
     try:
         expires = base36_to_int(expiry)

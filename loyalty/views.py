@@ -33,7 +33,8 @@ def loyalty_page(request, token: str):
     error = ""
     if request.method == "POST":
         chosen = request.POST.get("reward", "")
-        reward = Reward.objects.filter(pk=chosen, active=True).first() if chosen.isdigit() else None
+        number = chosen.isascii() and chosen.isdigit()  # "²" is a digit to isdigit; int() refuses it
+        reward = Reward.objects.filter(pk=chosen, active=True).first() if number else None
         if reward is None:
             error = _("This reward is no longer offered.")
         elif not ratelimit.allow("loyalty-redeem", token_digest(token), limit=REDEEMS_PER_HOUR):
@@ -48,7 +49,7 @@ def loyalty_page(request, token: str):
                 return HttpResponseRedirect(url)
         account.refresh_from_db(fields=["balance", "pending"])
     before = request.GET.get("before", "")
-    entries, next_before = history(account, before_id=int(before) if before.isdigit() else None)
+    entries, next_before = history(account, before_id=int(before) if before.isascii() and before.isdigit() else None)
     program = program_rules()
     rewards = [
         {

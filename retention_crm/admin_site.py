@@ -91,7 +91,9 @@ def _tolerant_list(list_view, model_admin):
     def is_a_bad_filter(name: str, values: list[str]) -> bool:
         if any("\x00" in text for text in (name, *values)):
             return True
-        return name in date_parts and not all(value.isdigit() and len(value) <= 4 for value in values)
+        return name in date_parts and not all(
+            value.isascii() and value.isdigit() and len(value) <= 4 for value in values
+        )
 
     def unfiltered_list() -> HttpResponseRedirect:
         opts = model_admin.opts

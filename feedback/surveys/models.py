@@ -348,7 +348,8 @@ def invitation_mac(invitation_id: int, salt: str) -> str:
 def parse_token(token: str) -> tuple[int, str] | None:
     """(invitation id, MAC) of a link's token, or None when it cannot be one."""
     head, dot, mac = token.partition(".")
-    if not dot or not head.isdigit() or len(head) > 18 or len(mac) != 43:
+    # isascii: "²" and "١" are digits to isdigit, and int() refuses the first (a 500)
+    if not dot or not (head.isascii() and head.isdigit()) or len(head) > 18 or len(mac) != 43:
         return None
     return int(head), mac
 

@@ -105,7 +105,9 @@ def test_a_csat_form_in_russian_has_five_points(client):
     assert page.count('type="radio" name="score"') == 5
 
 
-@pytest.mark.parametrize("token", ["1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "nonsense", "9" * 30 + ".x"])
+@pytest.mark.parametrize(
+    "token", ["1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "nonsense", "9" * 30 + ".x", "1²." + "A" * 43]
+)
 def test_unknown_forged_used_and_expired_links_show_the_same_page(client, customer, token):
     response = client.get(f"/s/{token}/")
     assert response.status_code == 404

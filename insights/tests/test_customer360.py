@@ -84,6 +84,7 @@ def test_pages_of_the_timeline_neither_skip_nor_repeat_events_of_the_same_moment
 
 def test_a_broken_cursor_shows_the_newest_page():
     assert parse_cursor("not|a|cursor") is None
+    assert parse_cursor("2026-11-30T10:00:00+00:00|²|3") is None  # a digit to isdigit; int() refused it
     assert parse_cursor("2026-03-01T09:00:00|1") is None
     assert parse_cursor("2026-03-01T09:00:00|1|2") is None  # no time zone: refused
     assert parse_cursor("2026-03-01T09:00:00+00:00|1|2") == (T0, 1, 2)

@@ -65,11 +65,13 @@ def test_too_few_points_on_the_page_is_said_plainly(client, member, reward):
     assert not Redemption.objects.exists()
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "999999"])
+@pytest.mark.parametrize("bad", ["", "abc", "999999", "²", "99999999999999999999999"])
 def test_an_unknown_reward_is_refused(client, member, bad):
+    """ "²" is a digit to str.isdigit, and int() refused it: a 500."""
     response = client.post(path_for(member), {"reward": bad})
     assert response.status_code == 409
     assert not Redemption.objects.exists()
+    assert client.get(path_for(member), {"before": bad}).status_code == 200
 
 
 def test_redeeming_needs_csrf(member, reward):
@@ -78,7 +80,7 @@ def test_redeeming_needs_csrf(member, reward):
     assert not Redemption.objects.exists()
 
 
-@pytest.mark.parametrize("token", ["1.zzzz.short", "nonsense", "1.2.3.4"])
+@pytest.mark.parametrize("token", ["1.zzzz.short", "nonsense", "1.2.3.4", f"1².zzzz.{'A' * 43}", f"1.٣.{'A' * 43}"])
 def test_bad_links_show_the_same_friendly_page(client, member, token):
     response = client.get(f"/loyalty/{token}/")
     assert response.status_code == 404

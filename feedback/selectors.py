@@ -28,7 +28,7 @@ from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 
-from customers.metrics.period import PeriodError, add_months, metrics_zone, midnight
+from customers.metrics.period import PeriodError, add_months, days_check, metrics_zone, midnight
 from retention_crm.db import Median
 
 from .models import Ticket
@@ -45,6 +45,7 @@ class ServicePeriod:
 
 
 def service_period(*, start: date, end: date) -> ServicePeriod:
+    days_check(start=start, end=end)
     if end < start:
         raise PeriodError(_("end (%(end)s) is before start (%(start)s).") % {"end": end, "start": start}, "end")
     return ServicePeriod(start=start, end=end)

@@ -1,7 +1,5 @@
 """The dashboard on the admin's first page."""
 
-from datetime import date
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin
@@ -9,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from customers.metrics.period import PeriodError, days_check
 
 from . import charts
 from .dashboard import DashboardPeriod, dashboard, default_period
@@ -25,6 +25,10 @@ class PeriodForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end:
+            try:
+                days_check(start=start, end=end)
+            except PeriodError as exc:
+                raise forms.ValidationError(str(exc)) from exc
             if end < start:
                 raise forms.ValidationError(_("The period ends before it starts."))
             longest = settings.RETENTION_WINDOW_DAYS
@@ -32,8 +36,6 @@ class PeriodForm(forms.Form):
                 raise forms.ValidationError(
                     _("Choose a period of at most %(days)d days (the activity window).") % {"days": longest}
                 )
-            if start < date(1900, 1, 1):
-                raise forms.ValidationError(_("Choose a period after 1900."))
         return cleaned
 
 

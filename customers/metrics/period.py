@@ -8,6 +8,12 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 MAX_WINDOW_DAYS = 36_500
+# The days a report takes: wide enough for any business's past and plans, narrow
+# enough that a period with its activity window, the period before it and a zone's
+# midnight stay within Python's dates (years 1 to 9999). A day at either end of those
+# overflowed somewhere in the arithmetic: a 500.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
 
 
 class PeriodError(ValueError):
@@ -35,6 +41,16 @@ class Period:
         return self.end + timedelta(days=1)
 
 
+def days_check(*, start: date, end: date) -> None:
+    for name, day in (("start", start), ("end", end)):
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise PeriodError(
+                _("%(name)s must be a day from %(earliest)s to %(latest)s.")
+                % {"name": name, "earliest": EARLIEST_DAY, "latest": LATEST_DAY},
+                name,
+            )
+
+
 def period_validate(*, start: date, end: date, window_days: int | None = None, for_cohorts: bool = False) -> Period:
     """Refuse what METRICS.md refuses: an end before the start, and a window shorter than
     the period (with it, E - N can go negative and the retention rate means nothing).
@@ -43,6 +59,7 @@ def period_validate(*, start: date, end: date, window_days: int | None = None, f
     three-year cohort matrix is a normal request."""
     if window_days is None:
         window_days = settings.RETENTION_WINDOW_DAYS
+    days_check(start=start, end=end)
     if end < start:
         raise PeriodError(_("end (%(end)s) is before start (%(start)s).") % {"end": end, "start": start}, "end")
     if not 1 <= window_days <= MAX_WINDOW_DAYS:

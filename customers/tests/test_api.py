@@ -307,14 +307,21 @@ def test_a_cohort_matrix_may_span_more_than_the_window(manager_api):
         ("end=2024-03-01", "start", "This field is required."),
         ("start=2024-02-30&end=2024-03-01", "start", "Date has wrong format"),
         ("start=2024-01-01&end=2024-01-02&window_days=0", "window_days", "greater than or equal to 1"),
+        # Days at the ends of Python's dates overflowed in the arithmetic: a 500.
+        ("start=9999-12-01&end=9999-12-31", "start", "start must be a day from 1900-01-01 to 2999-12-31."),
+        ("start=0001-01-01&end=0001-01-31", "start", "start must be a day from 1900-01-01 to 2999-12-31."),
+        ("start=2024-01-01&end=9999-12-31", "end", "end must be a day from 1900-01-01 to 2999-12-31."),
     ],
 )
 def test_a_refused_period_is_a_400_naming_the_field(manager_api, query, field, message):
-    endpoints = ("retention",) if field == "window_days" else ("retention", "cohorts")
+    endpoints = ("retention",) if field == "window_days" else ("retention", "cohorts", "service", "surveys")
     for endpoint in endpoints:
         response = manager_api.get(f"/api/metrics/{endpoint}/?{query}")
         assert response.status_code == 400
         assert message in response.json()[field][0]
+    if "must be a day" in message:
+        response = manager_api.get(f"/api/metrics/dashboard/?{query}")
+        assert response.status_code == 400 and message in str(response.json())
 
 
 # --- documentation -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from retention_crm.api import ModelSerializer, Serializer, permission_required
 from . import services
 from .filters import CustomerFilter, OrderFilter, ProductFilter
 from .metrics import PeriodError, cohorts, period_validate, retention_figures
-from .models import Customer, Order, OrderLine, OrderStatus, Product, currency_validator
+from .models import EARLIEST_DAY, Customer, Order, OrderLine, OrderStatus, Product, currency_validator
 
 # --- Customers -----------------------------------------------------------------------
 
@@ -151,9 +151,11 @@ class OrderSerializer(Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
 
-def not_in_the_future(value):
+def plausible_moment(value):
     if value > timezone.now() + timedelta(days=1):
         raise serializers.ValidationError(_("is in the future."))
+    if value.date() < EARLIEST_DAY:
+        raise serializers.ValidationError(_("is before 1900."))
 
 
 class LineInputSerializer(Serializer):
@@ -166,7 +168,7 @@ class LineInputSerializer(Serializer):
 class OrderCreateSerializer(Serializer):
     order_id = serializers.CharField(max_length=64)
     customer_id = serializers.CharField(max_length=64)
-    placed_at = serializers.DateTimeField(validators=[not_in_the_future])
+    placed_at = serializers.DateTimeField(validators=[plausible_moment])
     total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     currency = serializers.CharField(max_length=3, required=False, default="", validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False, default=OrderStatus.PLACED)
@@ -180,7 +182,7 @@ class OrderCreateSerializer(Serializer):
 
 
 class OrderUpdateSerializer(Serializer):
-    placed_at = serializers.DateTimeField(required=False, validators=[not_in_the_future])
+    placed_at = serializers.DateTimeField(required=False, validators=[plausible_moment])
     total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     currency = serializers.CharField(max_length=3, required=False, validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)

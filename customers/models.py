@@ -6,7 +6,7 @@ reads and metrics in selectors.py and metrics/.
 """
 
 import zoneinfo
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -58,6 +58,23 @@ class AcquisitionChannel(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+# Nothing this project keeps happened before this day: older dates are typing
+# mistakes, and a date near Python's year 1 overflows when a report or a page moves it
+# into another time zone.
+EARLIEST_DAY = date(1900, 1, 1)
+
+
+def not_before_1900(value: datetime) -> None:
+    if value.date() < EARLIEST_DAY:
+        raise ValidationError(_("%(value)s is before 1900."), code="too_early", params={"value": value.date()})
+
+
+def plausible_birthday(value: date) -> None:
+    """As the customer import checks it: from 1900 to today (a day ahead for zones)."""
+    if not EARLIEST_DAY <= value <= timezone.now().date() + timedelta(days=1):
+        raise ValidationError(_("%(value)s is not a plausible birthday."), code="implausible", params={"value": value})
+
+
 class CustomerQuerySet(models.QuerySet):
     def with_email(self, email: str) -> "CustomerQuerySet":
         """Customers whose email equals `email` ignoring case (uses the unique index)."""
@@ -76,13 +93,15 @@ class Customer(models.Model):
     time_zone = models.CharField(
         _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
     )
-    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True, validators=[plausible_birthday])
     acquisition_channel = models.CharField(
         _("acquisition channel"), max_length=20, choices=AcquisitionChannel.choices, blank=True
     )
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
     survey_consent = models.BooleanField(_("survey consent"), default=False)
-    first_seen = models.DateTimeField(_("first seen"), default=timezone.now, db_index=True)
+    first_seen = models.DateTimeField(
+        _("first seen"), default=timezone.now, db_index=True, validators=[not_before_1900]
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -160,7 +179,7 @@ class Order(models.Model):
         verbose_name=_("customer"),
         db_index=False,  # (customer, placed_at) below serves every lookup by customer
     )
-    placed_at = models.DateTimeField(_("placed at"))
+    placed_at = models.DateTimeField(_("placed at"), validators=[not_before_1900])
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(_("currency"), max_length=3, default=default_currency, validators=[currency_validator])
     status = models.CharField(_("status"), max_length=10, choices=OrderStatus.choices, default=OrderStatus.PLACED)

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import known_time_zones
+from ..models import EARLIEST_DAY, known_time_zones
 
 MAX_MONEY = Decimal("9999999999.99")
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "x"})
@@ -76,6 +76,8 @@ class MomentParser:
             ) from None
         if moment > self.latest:
             raise CellError(column, _("%(value)s is in the future.") % {"value": value})
+        if moment.date() < EARLIEST_DAY:
+            raise CellError(column, _("%(value)s is before 1900.") % {"value": value})
         return moment
 
 

@@ -7,12 +7,13 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from customers.models import EARLIEST_DAY
+
 MAX_WINDOW_DAYS = 36_500
 # The days a report takes: wide enough for any business's past and plans, narrow
 # enough that a period with its activity window, the period before it and a zone's
 # midnight stay within Python's dates (years 1 to 9999). A day at either end of those
 # overflowed somewhere in the arithmetic: a 500.
-EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2999, 12, 31)
 
 

@@ -136,6 +136,21 @@ def test_an_order_in_the_future_or_too_large_is_refused(manager_api):
     assert set(response.json()) == {"placed_at", "total"}
 
 
+def test_days_before_1900_are_refused_as_the_import_refuses_them(manager_api):
+    """A day near Python's year 1 overflowed when a page or a report moved it into a
+    time zone west of UTC."""
+    response = manager_api.post("/api/orders/", {**ORDER, "placed_at": "0001-01-01T00:00:00Z"}, format="json")
+    assert response.status_code == 400 and response.json() == {"placed_at": ["is before 1900."]}
+    customer = {"customer_id": "N-1", "email": "n1@example.com"}
+    response = manager_api.post("/api/customers/", {**customer, "first_seen": "1899-12-31T00:00:00Z"}, format="json")
+    assert response.status_code == 400 and response.json() == {"first_seen": ["1899-12-31 is before 1900."]}
+    for birthday in ("0001-01-01", "9999-12-31"):
+        response = manager_api.post("/api/customers/", {**customer, "birthday": birthday}, format="json")
+        assert response.json() == {"birthday": [f"{birthday} is not a plausible birthday."]}
+    assert Order.objects.count() == 0 and not Customer.objects.filter(external_id="N-1").exists()
+    assert manager_api.post("/api/customers/", {**customer, "birthday": "1990-02-28"}, format="json").status_code == 201
+
+
 def test_an_email_of_another_customer_is_a_400(manager_api):
     CustomerFactory(external_id="OTHER", email="MIA@example.com")
     response = manager_api.post("/api/orders/", ORDER, format="json")

@@ -100,12 +100,13 @@ def test_a_file_with_a_bad_row_imports_nothing_and_says_which_line_and_why(write
         ("", "C3", "2024-01-01", "10", "", "", "", ""),
         ("B-8", "C3", "2999-01-01", "10", "", "", "", ""),
         ("B-9", "C3", "2024-01-01", "10.555", "", "", "", ""),
+        ("B-10", "C3", "0001-01-01", "10", "", "", "", ""),
     ]
     report = run(rows, writer=writer)
     assert not report.succeeded
     assert Order.objects.count() == 0 and Customer.objects.count() == 0
     problems = {problem.line: problem.message for problem in report.sorted_problems()}
-    assert sorted(problems) == list(range(5, 14))
+    assert sorted(problems) == list(range(5, 15))
     assert "placed_at" in problems[5] and "'yesterday'" in problems[5]
     assert problems[6] == "total: must be zero or more."
     assert "is not an amount" in problems[7]
@@ -115,6 +116,7 @@ def test_a_file_with_a_bad_row_imports_nothing_and_says_which_line_and_why(write
     assert problems[11] == "order_id: is required."
     assert "in the future" in problems[12]
     assert "more than two decimals" in problems[13]
+    assert problems[14] == "placed_at: 0001-01-01 is before 1900."
 
 
 def test_skip_invalid_imports_the_good_rows_and_lists_the_bad(writer):

@@ -133,7 +133,7 @@ def _earn_plain(order_ids: list[int], *, now: datetime) -> None:
         cursor.execute(
             "WITH earned AS ("
             " SELECT o.customer_id AS account_id, o.id AS order_id, o.total, o.external_id,"
-            f"  {rounding}(o.total * %(rate)s * coalesce(t.multiplier, 1))::integer AS points,"
+            f"  {rounding}(o.total * %(rate)s * coalesce(t.multiplier, 1))::bigint AS points,"
             "  least(o.placed_at, %(now)s) AS earned_at"
             " FROM customers_order o JOIN loyalty_account a ON a.customer_id = o.customer_id"
             " LEFT JOIN loyalty_tier t ON t.id = a.tier_id"

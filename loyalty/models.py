@@ -200,8 +200,11 @@ class Account(models.Model):
     customer = models.OneToOneField(
         Customer, on_delete=models.CASCADE, primary_key=True, related_name="loyalty", verbose_name=_("customer")
     )
-    balance = models.IntegerField(_("balance"), default=0)
-    pending = models.IntegerField(_("pending"), default=0)
+    # Big integers, as the entries': an order's points are its total times the program's
+    # rate and the tier's multiplier, and a large order at a generous rate passed
+    # PostgreSQL's integer (2,147,483,647): the order's post failed.
+    balance = models.BigIntegerField(_("balance"), default=0)
+    pending = models.BigIntegerField(_("pending"), default=0)
     tier = models.ForeignKey(
         Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts", verbose_name=_("tier")
     )
@@ -248,7 +251,7 @@ class Entry(models.Model):
         Account, on_delete=models.CASCADE, related_name="entries", verbose_name=_("account"), db_index=False
     )
     kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
-    points = models.IntegerField(_("points"))
+    points = models.BigIntegerField(_("points"))
     # One entry per cause: "earn:order:42", "birthday:7:2026", "redeem:redemption:9".
     key = models.CharField(_("key"), max_length=120)
     order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
@@ -271,7 +274,7 @@ class Entry(models.Model):
     # What an earn entry was computed from, so that a refund takes back exactly that.
     basis = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     # Credits only: the points of this entry not yet spent, expired or clawed back.
-    remaining = models.IntegerField(default=0)
+    remaining = models.BigIntegerField(default=0)
     pending = models.BooleanField(_("pending"), default=False)
     available_at = models.DateTimeField(_("available from"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)

@@ -221,3 +221,25 @@ def test_a_null_name_in_a_form_post_is_a_400_not_a_conflict(manager_api):
     payload = {"kind": "gift", "names": "null", "cost": 5}
     response = manager_api.post("/api/loyalty/rewards/", payload, format="multipart")
     assert response.status_code == 400 and "Give a text per language" in response.json()["names"][0]
+
+
+def test_an_order_earning_more_points_than_a_postgresql_integer_holds_is_booked(manager_api, customer, tiers, clock):
+    """Points are the total times the rate and the tier's multiplier: a 9,999,999,999.99
+    order at one point per euro passed PostgreSQL's integer, and its post was a 500."""
+    payload = {
+        "order_id": "BIG-1",
+        "customer_id": "C-1",
+        "placed_at": "2026-03-01T10:00:00Z",
+        "total": "9999999999.99",
+        "currency": "EUR",
+        "status": "paid",
+    }
+    response = manager_api.post("/api/orders/", payload, format="json")
+    assert response.status_code == 201, response.content
+    # The order makes the customer Gold at once, and Gold doubles (rounded down).
+    assert Entry.objects.get(kind=EntryKind.EARN).points == 19_999_999_999
+    account = manager_api.get("/api/loyalty/accounts/C-1/").json()
+    assert account["pending"] == 19_999_999_999 and account["tier"] == "Gold"
+    response = manager_api.post("/api/orders/", {**payload, "order_id": "BIG-2"}, format="json")
+    assert response.status_code == 201
+    assert manager_api.get("/api/loyalty/accounts/C-1/").json()["pending"] == 39_999_999_998

@@ -53,6 +53,16 @@ def test_an_import_raises_tiers_first_and_earns_at_the_reached_tier(clock, progr
     assert account.pending == (BULK_AFTER_ORDERS + 1) * 200
 
 
+def test_an_import_earns_more_points_than_a_postgresql_integer_holds(clock, program):
+    """The bulk earning cast its points to a PostgreSQL integer: an order of
+    9,999,999,999.99 at one point per euro failed the whole import."""
+    today = datetime.now(UTC).isoformat()
+    rows = [(f"H-{n}", "HC-1", today, "9999999999.99", "paid") for n in range(BULK_AFTER_ORDERS + 1)]
+    import_rows(rows)
+    account = Account.objects.get(customer__external_id="HC-1")
+    assert account.pending == (BULK_AFTER_ORDERS + 1) * 9_999_999_999
+
+
 def test_an_import_earns_the_same_a_chunk_at_a_time(clock, program, tiers, monkeypatch):
     """The import hands its orders to the points a chunk at a time (flat memory); a
     customer whose orders fall in two chunks earns all at the tier of the whole file."""

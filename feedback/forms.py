@@ -26,6 +26,10 @@ class SupportForm(forms.Form):
     )
     # A honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
+    # One ticket per page load however often it is sent (a double click, a retry).
+    submission = forms.CharField(
+        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
+    )
 
     def clean_message(self):
         message = self.cleaned_data["message"].strip()

@@ -18,7 +18,7 @@ from retention_crm.ratelimit import allow, client_ip
 
 from .forms import CustomerMessageForm, SupportForm
 from .models import TicketAccess, TicketChannel, TicketStatus
-from .services import ticket_message_receive, ticket_open
+from .services import form_submission_key, ticket_message_receive, ticket_open
 from .services.emails import format_moment, ticket_link, token_hash
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def support_form(request):
                     order_reference=data["order_reference"],
                     language=translation.get_language(),
                     survey_consent=data["survey_consent"],
+                    key=form_submission_key(data["submission"], email=data["email"], message=data["message"]),
                 )
             except ValidationError as exc:
                 for field, messages in exc.message_dict.items():

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -109,6 +109,7 @@ def ticket_open(
     author=None,
     inbound_message_id: str = "",
     survey_consent: bool = False,
+    key: str | None = None,
     now: datetime | None = None,
 ) -> Ticket:
     """Open a ticket for the customer with this email (found or created) or for
@@ -118,6 +119,9 @@ def ticket_open(
     `language` is the language the customer wrote in (the form's, say); the ticket's
     emails use it, else the customer's own. `survey_consent` is the customer's yes to
     a survey afterwards (a box on the form): it is recorded; a no withdraws nothing.
+    `key` names the submission (the public form's, see `form_submission_key`): the
+    same key again, even while the first is being written, gives the first's ticket
+    and writes nothing, so a double-clicked form is one ticket and one acknowledgment.
     """
     _validate_choice(kind, TicketKind, "kind")
     _validate_choice(channel, TicketChannel, "channel")
@@ -128,47 +132,67 @@ def ticket_open(
         raise ValidationError({"description": _("Keep it under 20,000 characters.")})
     languages = {code for code, _name in settings.LANGUAGES}
     now = now or timezone.now()
-    with transaction.atomic():
-        new_customer = False
-        if customer is None:
-            if not email:
-                raise ValidationError({"customer_email": _("An email address is needed.")})
-            customer, new_customer = customer_for_contact(email=email, name=name, locale=language)
-        if survey_consent and not customer.survey_consent:
-            customer.survey_consent = True
-            customer.save(update_fields=["survey_consent", "updated_at"])
-        ticket = Ticket(
-            customer=customer,
-            order=_order_for(customer, order_reference),
-            order_reference=order_reference.strip()[:64],
-            kind=kind,
-            channel=channel,
-            priority=priority,
-            subject=(subject.strip() or _subject_from(description, kind))[:200],
-            description=description,
-            # A customer created a moment ago has no loyalty tier to look up.
-            policy=sla.policy_for(kind=kind, priority=priority, customer_id=None if new_customer else customer.pk),
-            language=language if language in languages else customer.locale,
-            created_at=now,
-            last_customer_message_at=now if author is None else None,
-        )
-        sla.start_clocks(ticket, now)
-        ticket.save()
-        Message.objects.create(
-            customer=customer,
-            ticket=ticket,
-            entry=Entry.INBOUND,
-            channel=Channel(channel),  # a ticket's channels are timeline channels, same values
-            author=author,
-            from_email=customer.email or "",
-            subject=ticket.subject,
-            body=description,
-            message_id=inbound_message_id[:255],
-            key=_inbound_key(inbound_message_id),
-            occurred_at=now,
-        )
-        emails.send_ack(ticket, now)
-    return ticket
+    key = key or _inbound_key(inbound_message_id)
+    try:
+        with transaction.atomic():
+            new_customer = False
+            if customer is None:
+                if not email:
+                    raise ValidationError({"customer_email": _("An email address is needed.")})
+                customer, new_customer = customer_for_contact(email=email, name=name, locale=language)
+            if survey_consent and not customer.survey_consent:
+                customer.survey_consent = True
+                customer.save(update_fields=["survey_consent", "updated_at"])
+            ticket = Ticket(
+                customer=customer,
+                order=_order_for(customer, order_reference),
+                order_reference=order_reference.strip()[:64],
+                kind=kind,
+                channel=channel,
+                priority=priority,
+                subject=(subject.strip() or _subject_from(description, kind))[:200],
+                description=description,
+                # A customer created a moment ago has no loyalty tier to look up.
+                policy=sla.policy_for(kind=kind, priority=priority, customer_id=None if new_customer else customer.pk),
+                language=language if language in languages else customer.locale,
+                created_at=now,
+                last_customer_message_at=now if author is None else None,
+            )
+            sla.start_clocks(ticket, now)
+            ticket.save()
+            Message.objects.create(
+                customer=customer,
+                ticket=ticket,
+                entry=Entry.INBOUND,
+                channel=Channel(channel),  # a ticket's channels are timeline channels, same values
+                author=author,
+                from_email=customer.email or "",
+                subject=ticket.subject,
+                body=description,
+                message_id=inbound_message_id[:255],
+                key=key,
+                occurred_at=now,
+            )
+            emails.send_ack(ticket, now)
+        return ticket
+    except IntegrityError:
+        # The message's unique key, taken by the same submission a moment before (the
+        # insert waited for its commit): that ticket is the answer. The happy path
+        # pays no query for this.
+        earlier = Message.objects.filter(key=key).select_related("ticket").first() if key else None
+        if earlier is None or earlier.ticket is None:
+            raise
+        return earlier.ticket
+
+
+def form_submission_key(submission: str, *, email: str, message: str) -> str | None:
+    """The key of a public form's post: its page's one-time token with what was
+    written, so that a double click is one ticket but the same page sent again with
+    other words (after going back) is another."""
+    if not submission:
+        return None
+    digest = hashlib.sha256("\n".join((submission, email.strip().lower(), message)).encode()).hexdigest()
+    return f"form:{digest[:40]}"
 
 
 def _inbound_key(message_id: str) -> str | None:

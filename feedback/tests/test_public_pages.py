@@ -64,6 +64,25 @@ def test_a_complaint_becomes_a_ticket_and_the_thanks_page_shows_its_reference(cl
     assert Message.objects.filter(key=f"ticket:{ticket.pk}:ack", language="ru").exists()
 
 
+def test_a_form_sent_twice_is_one_ticket_and_one_acknowledgment(client):
+    """A double click, or a retry after a slow answer: the page's one-time token with the
+    same words gives the first ticket again."""
+    page = client.get("/support/").content.decode()
+    submission = re.search(r'name="submission" value="(\w+)"', page).group(1)
+    first = client.post("/support/", {**GOOD, "submission": submission})
+    again = client.post("/support/", {**GOOD, "submission": submission})
+    assert first.status_code == again.status_code == 302
+    ticket = Ticket.objects.get()
+    assert ticket.reference in client.get(again["Location"]).content.decode()
+    assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND).count() == 1
+    assert Message.objects.filter(key__startswith="ticket:", ticket=ticket).count() == 1  # one acknowledgment
+    # The same page sent with other words (back, edit, send) is another ticket; so is
+    # a post without the token (an old page).
+    client.post("/support/", {**GOOD, "submission": submission, "message": "And the lid is missing."})
+    client.post("/support/", GOOD)
+    assert Ticket.objects.count() == 3
+
+
 def test_the_thanks_page_does_not_show_a_reference_it_did_not_sign(client):
     page = client.get("/support/thanks/?r=C-000001").content.decode()
     assert 'class="reference"' not in page

@@ -42,6 +42,10 @@ class CustomerMessageForm(forms.Form):
     message = forms.CharField(
         label=_("Add a message"), max_length=MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 6})
     )
+    # One message per page load however often it is sent.
+    submission = forms.CharField(
+        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
+    )
 
 
 REPLY_MODES = [

@@ -53,7 +53,7 @@ def support_form(request):
                     order_reference=data["order_reference"],
                     language=translation.get_language(),
                     survey_consent=data["survey_consent"],
-                    key=form_submission_key(data["submission"], email=data["email"], message=data["message"]),
+                    key=form_submission_key(data["submission"], data["email"].lower(), data["message"]),
                 )
             except ValidationError as exc:
                 for field, messages in exc.message_dict.items():
@@ -97,8 +97,12 @@ def ticket_page(request, token: str):
             return _too_many(request)
         if form.is_valid():
             try:
+                data = form.cleaned_data
                 landed, _message = ticket_message_receive(
-                    ticket=ticket, body=form.cleaned_data["message"], channel=Channel.WEB
+                    ticket=ticket,
+                    body=data["message"],
+                    channel=Channel.WEB,
+                    key=form_submission_key(data["submission"], str(ticket.pk), data["message"]),
                 )
             except ValidationError as exc:
                 form.add_error("message", exc.messages)

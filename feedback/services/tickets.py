@@ -185,13 +185,13 @@ def ticket_open(
         return earlier.ticket
 
 
-def form_submission_key(submission: str, *, email: str, message: str) -> str | None:
+def form_submission_key(submission: str, *written: str) -> str | None:
     """The key of a public form's post: its page's one-time token with what was
-    written, so that a double click is one ticket but the same page sent again with
-    other words (after going back) is another."""
+    written (the email, the words), so that a double click is one ticket or message,
+    but the same page sent again with other words (after going back) is another."""
     if not submission:
         return None
-    digest = hashlib.sha256("\n".join((submission, email.strip().lower(), message)).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join((submission, *written)).encode()).hexdigest()
     return f"form:{digest[:40]}"
 
 
@@ -454,25 +454,29 @@ def ticket_message_receive(
     from_email: str = "",
     message_id: str = "",
     in_reply_to: str = "",
+    key: str | None = None,
 ) -> tuple[Ticket, Message]:
     """The customer wrote again (their ticket page, or a reply by email).
 
     On an open ticket the message is added and a ticket waiting on the customer goes
     back to open, its clock resuming. A resolved ticket is reopened. A closed one stays
-    closed: the message opens a new ticket, which is returned.
+    closed: the message opens a new ticket, which is returned. `key` (the page form's,
+    `form_submission_key`; an email's comes from its Message-ID) makes the same message
+    sent twice one message.
     """
     if not body.strip():
         raise ValidationError({"body": _("Write a message.")})
     if len(body) > 20000:
         raise ValidationError({"body": _("Keep it under 20,000 characters.")})
     now = timezone.now()
-    key = _inbound_key(message_id)
+    key = key or _inbound_key(message_id)
     with transaction.atomic():
-        if key:
-            existing = Message.objects.filter(key=key).select_related("ticket").first()
-            if existing is not None:
-                return existing.ticket, existing  # the same email delivered twice
         ticket = _locked(ticket)
+        # Looked up after the lock: the same message sent twice at once waits for the
+        # first to commit, and then sees it.
+        existing = Message.objects.filter(key=key).select_related("ticket").first() if key else None
+        if existing is not None:
+            return existing.ticket, existing  # the same email delivered twice, the same form sent twice
         if ticket.status == TicketStatus.CLOSED:
             new = ticket_open(
                 customer=ticket.customer,
@@ -483,6 +487,7 @@ def ticket_message_receive(
                 priority=ticket.priority,
                 language=ticket.language,
                 inbound_message_id=message_id,
+                key=key,
                 now=now,
             )
             return new, Message.objects.filter(ticket=new, entry=Entry.INBOUND).latest("id")

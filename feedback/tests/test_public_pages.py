@@ -157,6 +157,11 @@ def test_the_personal_link_shows_the_ticket_and_takes_a_message(client):
     response = client.post(link, {"message": "Here is a photo."})
     assert response.status_code == 302
     assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND, body="Here is a photo.").exists()
+    # Sent twice from one page load (a double click): one message.
+    submission = re.search(r'name="submission" value="(\w+)"', page).group(1)
+    for _ in range(2):
+        assert client.post(link, {"message": "And another.", "submission": submission}).status_code == 302
+    assert Message.objects.filter(ticket=ticket, body="And another.").count() == 1
 
 
 def test_internal_notes_never_show_on_the_customers_page(client, open_ticket, agent):

@@ -5,7 +5,7 @@ import pytest
 from customers.models import Message
 from customers.tests.test_concurrency import race
 from feedback.models import Ticket
-from feedback.services import form_submission_key, ticket_open
+from feedback.services import form_submission_key, ticket_message_receive, ticket_open
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_one_form_sent_from_several_tabs_at_once_is_one_ticket():
     """The second insert of the submission's key waits for the first to commit and
     fails: the service answers with the first ticket instead of an error."""
-    key = form_submission_key("page-token", email="ann@example.com", message="The parcel arrived broken.")
+    key = form_submission_key("page-token", "ann@example.com", "The parcel arrived broken.")
 
     def send(_):
         ticket = ticket_open(
@@ -26,3 +26,17 @@ def test_one_form_sent_from_several_tabs_at_once_is_one_ticket():
     assert Ticket.objects.count() == 1
     assert Message.objects.filter(key=key).count() == 1
     assert Message.objects.filter(key__startswith="ticket:").count() == 1  # one acknowledgment
+
+
+def test_one_message_sent_from_several_tabs_at_once_is_one_message(open_ticket):
+    """The key is looked up after the ticket's lock, which the second waits for."""
+    ticket = open_ticket()
+    key = form_submission_key("page-token", str(ticket.pk), "Here is a photo.")
+
+    def send(_):
+        landed, message = ticket_message_receive(ticket=ticket, body="Here is a photo.", key=key)
+        return landed.pk, message.pk
+
+    results = race(6, send)
+    assert len(set(results)) == 1 and results[0][0] == ticket.pk
+    assert Message.objects.filter(ticket=ticket, body="Here is a photo.").count() == 1

@@ -13,12 +13,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from customers.models import Channel
-from retention_crm.pages import customer_page, speak
+from retention_crm.pages import customer_page, form_submission_key, speak
 from retention_crm.ratelimit import allow, client_ip
 
 from .forms import CustomerMessageForm, SupportForm
 from .models import TicketAccess, TicketChannel, TicketStatus
-from .services import form_submission_key, ticket_message_receive, ticket_open
+from .services import ticket_message_receive, ticket_open
 from .services.emails import format_moment, ticket_link, token_hash
 
 logger = logging.getLogger(__name__)

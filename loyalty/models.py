@@ -385,10 +385,13 @@ class Redemption(models.Model):
         Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("used on")
     )
     created_at = models.DateTimeField(_("redeemed"), auto_now_add=True)
+    # The customer page's form: one redemption per page load, however often it is sent.
+    submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
     class Meta:
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
+        constraints = [models.UniqueConstraint(fields=["submission_key"], name="redemption_submission_unique")]
 
     def __str__(self) -> str:
         return self.code

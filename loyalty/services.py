@@ -866,25 +866,33 @@ class Redeemed:
     balance: int
 
 
-def points_redeem(*, customer: Customer, reward: Reward, now: datetime | None = None) -> Redeemed:
+def points_redeem(
+    *, customer: Customer, reward: Reward, key: str | None = None, now: datetime | None = None
+) -> Redeemed:
     """Exchange points for a reward: a unique code, the points taken from the credits
     that expire first. Too few points (or none of the reward left) is a Conflict.
 
     Twenty requests for the whole balance at once: the first to lock the account
-    spends it; the others then find the balance too low."""
+    spends it; the others then find the balance too low. `key` (the customer page's
+    form, `form_submission_key`) makes the same form sent twice one redemption: looked
+    up under the account's lock, which a second post at the same moment waits for."""
     now = now or timezone.now()
     if not reward.active:
         raise Conflict(_("This reward is no longer offered."), code="reward_inactive")
     with transaction.atomic():
         account = _locked(customer.pk)
         account.customer = customer  # for whoever shows the redemption (no query)
+        earlier = Redemption.objects.filter(submission_key=key).first() if key else None
+        if earlier is not None:
+            entry = Entry.objects.filter(redemption=earlier, kind=EntryKind.REDEEM).first()
+            return Redeemed(redemption=earlier, entry=entry, balance=account.balance)
         _require(account, reward.cost)  # before the stock is touched
         # A conditional UPDATE: two redemptions of the last one cannot both succeed.
         if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
             stock=F("stock") - 1
         ):
             raise Conflict(_("This reward is out of stock."), code="out_of_stock")
-        redemption = _issue(account, reward, now=now, points=reward.cost)
+        redemption = _issue(account, reward, now=now, points=reward.cost, submission_key=key)
         entry = _debit(
             account,
             kind=EntryKind.REDEEM,
@@ -905,7 +913,15 @@ def reward_codes_give(*, customer_ids: list[int], reward: Reward, now: datetime)
     return {pk: _issue(accounts[pk], reward, now=now, points=0, given=True) for pk in customer_ids}
 
 
-def _issue(account: Account, reward: Reward, *, now: datetime, points: int, given: bool = False) -> Redemption:
+def _issue(
+    account: Account,
+    reward: Reward,
+    *,
+    now: datetime,
+    points: int,
+    given: bool = False,
+    submission_key: str | None = None,
+) -> Redemption:
     """A redemption with a new random code (the same code drawn twice, about never:
     draw again)."""
     redemption = Redemption(
@@ -913,6 +929,7 @@ def _issue(account: Account, reward: Reward, *, now: datetime, points: int, give
         reward=reward,
         points=points,
         given=given,
+        submission_key=submission_key,
         status=RedemptionStatus.ISSUED,
         expires_at=now + timedelta(days=reward.code_valid_days) if reward.code_valid_days else None,
         created_at=now,

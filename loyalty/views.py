@@ -3,6 +3,8 @@ the way to the next one, points expiring soon, the history (a page at a time), r
 with a redeem button, and the referral code. No login: the token in the link from a
 loyalty email is the key; unknown, forged and expired links show one friendly page."""
 
+import uuid
+
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -11,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from retention_crm import ratelimit
 from retention_crm.errors import Conflict
-from retention_crm.pages import customer_page, speak
+from retention_crm.pages import customer_page, form_submission_key, speak
 
 from .models import Redemption, RedemptionStatus, Reward
 from .notices import account_for_token, token_digest
@@ -41,7 +43,9 @@ def loyalty_page(request, token: str):
             error = _("Too many redemptions in a short time; please try again later.")
         else:
             try:
-                redeemed = points_redeem(customer=account.customer, reward=reward, now=now)
+                submission = request.POST.get("submission", "")[:64]
+                key = form_submission_key(submission, str(account.pk), str(reward.pk))
+                redeemed = points_redeem(customer=account.customer, reward=reward, key=key, now=now)
             except Conflict as exc:
                 error = " ".join(exc.messages)
             else:
@@ -75,6 +79,7 @@ def loyalty_page(request, token: str):
     ]
     progress = tier_progress(account, now=now)
     context = {
+        "submission": uuid.uuid4().hex,  # one redemption per page load (a double click)
         "account": account,
         "customer": account.customer,
         "tier_name": account.tier.name_in(language) if account.tier else "",

@@ -185,16 +185,6 @@ def ticket_open(
         return earlier.ticket
 
 
-def form_submission_key(submission: str, *written: str) -> str | None:
-    """The key of a public form's post: its page's one-time token with what was
-    written (the email, the words), so that a double click is one ticket or message,
-    but the same page sent again with other words (after going back) is another."""
-    if not submission:
-        return None
-    digest = hashlib.sha256("\n".join((submission, *written)).encode()).hexdigest()
-    return f"form:{digest[:40]}"
-
-
 def _inbound_key(message_id: str) -> str | None:
     """Inbound emails are stored once, whatever the mail server retries."""
     if not message_id:

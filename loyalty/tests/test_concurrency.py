@@ -52,6 +52,20 @@ def test_twenty_threads_redeem_the_whole_balance_and_exactly_one_succeeds(custom
     assert Entry.objects.filter(kind=EntryKind.REDEEM).count() == 1
 
 
+def test_one_page_form_sent_ten_times_at_once_redeems_once(customer, program):
+    """The submission's key is looked up under the account's lock: the others wait for
+    the first redemption's commit and answer with it."""
+    manager = User.objects.create_user("boss", is_staff=True)
+    points_adjust(customer=customer, points=1000, reason="Start", author=manager)
+    mug = Reward.objects.create(kind=RewardKind.GIFT, names={"en": "Mug"}, cost=100)
+
+    def redeem(_i):
+        return points_redeem(customer=customer, reward=mug, key="form:same-page").redemption.code
+
+    assert len(set(race(10, redeem))) == 1
+    assert Redemption.objects.count() == 1 and Account.objects.get(customer=customer).balance == 900
+
+
 def test_twenty_threads_with_the_last_of_the_stock_and_enough_points(customer, program):
     manager = User.objects.create_user("boss", is_staff=True)
     points_adjust(customer=customer, points=10_000, reason="Start", author=manager)

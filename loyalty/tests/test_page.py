@@ -1,6 +1,7 @@
 """The customer's loyalty page: in their language, strict headers, the whole picture,
 redeeming with one press (CSRF), a history a page at a time, one page for bad links."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -54,6 +55,21 @@ def test_redeeming_from_the_page_shows_the_code(client, member, reward):
     assert code in page
     member.refresh_from_db()
     assert member.balance == 850
+
+
+def test_a_redeem_button_pressed_twice_redeems_once(client, member, reward):
+    """A double click, or a retry after a slow answer, spent the points twice."""
+    page = client.get(path_for(member)).content.decode()
+    submission = re.search(r'name="submission" value="(\w+)"', page).group(1)
+    first = client.post(path_for(member), {"reward": reward.pk, "submission": submission})
+    again = client.post(path_for(member), {"reward": reward.pk, "submission": submission})
+    assert first.status_code == again.status_code == 302 and first["Location"] == again["Location"]
+    member.refresh_from_db()
+    assert Redemption.objects.filter(given=False).count() == 1 and member.balance == 850
+    fresh = re.search(r'name="submission" value="(\w+)"', client.get(path_for(member)).content.decode()).group(1)
+    assert fresh != submission  # the next page load may redeem again
+    client.post(path_for(member), {"reward": reward.pk, "submission": fresh})
+    assert Redemption.objects.filter(given=False).count() == 2
 
 
 def test_too_few_points_on_the_page_is_said_plainly(client, member, reward):

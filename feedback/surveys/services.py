@@ -606,16 +606,22 @@ def _parsed(token: str) -> tuple[int, str]:
     return parsed
 
 
-def _usable(invitation: SurveyInvitation | None, mac: str, *, now: datetime) -> SurveyInvitation:
+def _usable(
+    invitation: SurveyInvitation | None, mac: str, *, now: datetime, answered_too: bool = False
+) -> SurveyInvitation:
     if invitation is None or not hmac.compare_digest(mac, invitation_mac(invitation.pk, invitation.token_salt)):
         raise LinkInvalid
-    if invitation.status not in (InvitationStatus.SENT, InvitationStatus.OPENED) or invitation.is_expired(now):
+    statuses = (InvitationStatus.SENT, InvitationStatus.OPENED, *([InvitationStatus.ANSWERED] * answered_too))
+    if invitation.status not in statuses or invitation.is_expired(now):
         raise LinkInvalid
     return invitation
 
 
-def _invitation_with_questions(token: str, *, now: datetime) -> tuple[SurveyInvitation, list[Question]]:
-    """`invitation_for_token` and the survey's questions, in one round trip."""
+def _invitation_with_questions(
+    token: str, *, now: datetime, answered_too: bool = False
+) -> tuple[SurveyInvitation, list[Question]]:
+    """`invitation_for_token` and the survey's questions, in one round trip; with
+    `answered_too`, an answered invitation as well."""
     invitation_id, mac = _parsed(token)
     table = connection.ops.quote_name(SurveyInvitation._meta.db_table)
     survey_id = f"(SELECT survey_id FROM {table} WHERE id = %s)"
@@ -626,7 +632,7 @@ def _invitation_with_questions(token: str, *, now: datetime) -> tuple[SurveyInvi
         Rows(Customer, f"id = {customer_id}", [invitation_id]),
         Rows(Question, f"survey_id = {survey_id}", [invitation_id], order_by="position, id"),
     )
-    invitation = _usable(next(iter(invitations), None), mac, now=now)
+    invitation = _usable(next(iter(invitations), None), mac, now=now, answered_too=answered_too)
     invitation.survey, invitation.customer = surveys[0], customers[0]
     by_id = {question.pk: question for question in questions}
     for question in questions:
@@ -744,13 +750,20 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
     The invitation is read without a lock: the write that stores the answer takes the
     invitation only while it is still open (sent or opened), so of two submissions at
     once the second finds it answered. A happy answer is then that one statement, a
-    transaction on its own; an unhappy one is stored in a transaction with its ticket."""
+    transaction on its own; an unhappy one is stored in a transaction with its ticket.
+
+    The same answers sent again (a double click on "Send", a retry after a slow answer,
+    even at the same moment) return the stored response instead of LinkInvalid: the
+    customer sees the thanks page, not "this link does not work". Other answers to an
+    answered invitation are refused as before."""
     now = now or timezone.now()
-    invitation, questions = _invitation_with_questions(token, now=now)
+    invitation, questions = _invitation_with_questions(token, now=now, answered_too=True)
     survey = invitation.survey
     language = language or invitation.language
     with translation.override(language):
         cleaned = clean_answers(questions, answers)
+    if invitation.status == InvitationStatus.ANSWERED:
+        return _the_same_answer_again(invitation, cleaned)
     score = headline_score(survey.kind, cleaned)
     response = SurveyResponse(
         invitation=invitation,
@@ -764,17 +777,31 @@ def survey_response_submit(*, token: str, answers: dict, language: str = "", now
         unhappy=is_unhappy(survey.kind, score),
         submitted_at=now,
     )
-    if not response.unhappy:
-        _response_store(response, now=now, count_in_month=True)
-    else:
-        with transaction.atomic():
-            _response_store(response, now=now, count_in_month=False)
-            response.recovery_ticket = _open_recovery_ticket(response, questions, now)
-            response.save(update_fields=["recovery_ticket"])
-            # Last in the transaction: the month's row lock is held only until the commit.
-            _count_in_month(survey.kind, score, now)
+    try:
+        if not response.unhappy:
+            _response_store(response, now=now, count_in_month=True)
+        else:
+            with transaction.atomic():
+                _response_store(response, now=now, count_in_month=False)
+                response.recovery_ticket = _open_recovery_ticket(response, questions, now)
+                response.save(update_fields=["recovery_ticket"])
+                # Last in the transaction: the month's row lock is held only until the commit.
+                _count_in_month(survey.kind, score, now)
+    except LinkInvalid:
+        # Answered (or expired) since it was read: by this same submission sent twice at once?
+        return _the_same_answer_again(invitation, cleaned)
     link = survey.promoter_link if is_promoter(survey.kind, score) else ""
     return Submitted(response=response, promoter_link=link)
+
+
+def _the_same_answer_again(invitation: SurveyInvitation, cleaned: dict) -> Submitted:
+    """The stored response when these are its answers; else LinkInvalid (a second,
+    different submission is refused)."""
+    stored = SurveyResponse.objects.filter(invitation_id=invitation.pk).select_related("survey").first()
+    if stored is None or stored.answers != cleaned:
+        raise LinkInvalid
+    link = stored.survey.promoter_link if is_promoter(stored.survey.kind, stored.score) else ""
+    return Submitted(response=stored, promoter_link=link)
 
 
 def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], now: datetime):

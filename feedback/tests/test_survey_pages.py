@@ -65,6 +65,10 @@ def test_one_press_records_the_answer_and_a_second_is_refused(client, customer):
     assert stored.score == 9 and stored.answers == {"score": 9, "reason": "좋아요"} and stored.language == "ko"
     again = client.post(path_of(invitation), {"score": "2"})
     assert again.status_code == 404 and SurveyResponse.objects.count() == 1
+    # The same answers again (a double click, a retry): thanked, not told the link is dead.
+    same = client.post(path_of(invitation), {"score": "9", "reason": "좋아요"})
+    assert same.status_code == 302 and same["Location"].startswith("/s/thanks/")
+    assert SurveyResponse.objects.count() == 1
 
 
 def test_promoters_are_thanked_with_the_managers_link(client, customer):

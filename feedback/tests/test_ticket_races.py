@@ -1,4 +1,5 @@
-"""Tickets opened at the same moment, each thread on its own connection (committed data)."""
+"""Tickets, messages and survey answers sent at the same moment, each thread on its own
+connection (committed data)."""
 
 import pytest
 
@@ -41,3 +42,22 @@ def test_one_message_sent_from_several_tabs_at_once_is_one_message(open_ticket):
     results = race(6, send)
     assert len(set(results)) == 1 and results[0][0] == ticket.pk
     assert Message.objects.filter(ticket=ticket, body="Here is a photo.").count() == 1
+
+
+def test_one_survey_answer_sent_several_times_at_once_is_stored_once_and_thanked_each_time():
+    """Of the simultaneous posts one stores the answer (and, for a detractor, opens one
+    recovery ticket); the others find the invitation answered with the same answers and
+    get the stored response instead of the dead-link page."""
+    from customers.models import Customer
+    from feedback.models import Survey, SurveyResponse
+    from feedback.surveys.services import survey_invite, survey_response_submit
+
+    customer = Customer.objects.create(email="ann@example.com", survey_consent=True)
+    invitation = survey_invite(survey=Survey.objects.get(kind="nps"), customer=customer, source="api")
+
+    def answer(_):
+        return survey_response_submit(token=invitation.token, answers={"score": "3", "reason": "Slow"}).response.pk
+
+    assert len(set(race(5, answer))) == 1
+    assert SurveyResponse.objects.count() == 1
+    assert Ticket.objects.count() == 1  # one recovery ticket

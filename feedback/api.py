@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from customers.metrics import PeriodError
 from customers.models import Channel, Customer, Entry, Message
 from retention_crm.api import DetailActionPermissions, ModelSerializer, Serializer, permission_required
+from retention_crm.idempotency import HEADER_PARAMETER, idempotent
 
 from . import services
 from .filters import ReminderFilter, TicketFilter
@@ -170,23 +171,28 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ),
         request=TicketCreateSerializer,
         responses={201: TicketSerializer},
+        parameters=[HEADER_PARAMETER],
     )
     def create(self, request, format=None):
         data = TicketCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        ticket = services.ticket_open(
-            email=values["customer_email"],
-            name=values["customer_name"],
-            subject=values["subject"],
-            description=values["description"],
-            kind=values["kind"],
-            channel=values["channel"],
-            priority=values["priority"],
-            order_reference=values["order_reference"],
-            language=values.get("language", ""),
-        )
-        return self._render(ticket, status.HTTP_201_CREATED)
+
+        def work() -> Response:
+            ticket = services.ticket_open(
+                email=values["customer_email"],
+                name=values["customer_name"],
+                subject=values["subject"],
+                description=values["description"],
+                kind=values["kind"],
+                channel=values["channel"],
+                priority=values["priority"],
+                order_reference=values["order_reference"],
+                language=values.get("language", ""),
+            )
+            return self._render(ticket, status.HTTP_201_CREATED)
+
+        return idempotent(request, work)
 
     @extend_schema(
         summary="Change kind, priority, assignee or team",
@@ -322,21 +328,30 @@ class ReminderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = ReminderSerializer
     filterset_class = ReminderFilter
 
-    @extend_schema(summary="Schedule a reminder", request=ReminderCreateSerializer, responses={201: ReminderSerializer})
+    @extend_schema(
+        summary="Schedule a reminder",
+        request=ReminderCreateSerializer,
+        responses={201: ReminderSerializer},
+        parameters=[HEADER_PARAMETER],
+    )
     def create(self, request, format=None):
         data = ReminderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        reminder = services.reminder_create(
-            customer=values.get("customer"),
-            ticket=values.get("ticket"),
-            kind=values["kind"],
-            due_at=values["due_at"],
-            assignee=values.get("assignee") or request.user,
-            note=values["note"],
-            created_by=request.user,
-        )
-        return Response(ReminderSerializer(reminder).data, status=status.HTTP_201_CREATED)
+
+        def work() -> Response:
+            reminder = services.reminder_create(
+                customer=values.get("customer"),
+                ticket=values.get("ticket"),
+                kind=values["kind"],
+                due_at=values["due_at"],
+                assignee=values.get("assignee") or request.user,
+                note=values["note"],
+                created_by=request.user,
+            )
+            return Response(ReminderSerializer(reminder).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, work)
 
     @extend_schema(summary="Move the due time", request=ReminderUpdateSerializer, responses={200: ReminderSerializer})
     def partial_update(self, request, pk=None, format=None):

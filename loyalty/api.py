@@ -6,7 +6,7 @@ import django_filters
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.response import Response
@@ -16,9 +16,9 @@ from customers.models import Customer
 from retention_crm import ratelimit
 from retention_crm.api import IdCursorPagination, ModelSerializer, Serializer, permission_required
 from retention_crm.db import Rows, rows_together
+from retention_crm.idempotency import HEADER_PARAMETER, idempotent
 
 from . import services
-from .idempotency import idempotent
 from .models import Account, Entry, EntryKind, Redemption, Reward
 from .selectors import EXPIRING_SOON_DAYS, expiring_soon, liability, referral_link
 
@@ -160,7 +160,7 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="A manager's adjustment (points up or down, with the reason)",
         request=AdjustmentSerializer,
         responses={201: EntrySerializer, 409: OpenApiResponse(description="Would take the balance below zero.")},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[HEADER_PARAMETER],
     )
     def create(self, request, format=None):
         data = AdjustmentSerializer(data=request.data)
@@ -258,7 +258,7 @@ class RedemptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             404: OpenApiResponse(description="Unknown reward."),
             409: OpenApiResponse(description="Too few points, or the reward is out of stock or withdrawn."),
         },
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[HEADER_PARAMETER],
     )
     def create(self, request, format=None):
         data = RedeemSerializer(data=request.data)

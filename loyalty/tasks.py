@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from .idempotency import idempotent_requests_prune
+from retention_crm.idempotency import idempotent_requests_prune
+
 from .rollup import ledger_days_rebuild
 from .services import birthday_sweep, expiring_points_notify, tiers_evaluate
 

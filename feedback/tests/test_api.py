@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from customers.models import Entry, Message
-from feedback.models import Ticket, TicketStatus
+from feedback.models import Reminder, Ticket, TicketStatus
 
 from .conftest import NOW
 
@@ -25,6 +25,24 @@ def test_creating_a_ticket_returns_its_reference_and_deadlines(clock, agent_api)
     assert body["resolve_by"] == "2026-11-26T09:00:00Z"
     assert ticket.channel == "api" and ticket.kind == "question" and ticket.priority == "normal"
     assert Message.objects.filter(key=f"ticket:{ticket.pk}:ack").exists()
+
+
+def test_a_ticket_posted_again_with_its_idempotency_key_is_one_ticket_and_one_email(clock, agent_api):
+    """A shop that lost the answer (a timeout) and retries would have opened a second
+    ticket and sent the customer a second acknowledgment."""
+    first = agent_api.post("/api/tickets/", NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    again = agent_api.post("/api/tickets/", NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Ticket.objects.count() == 1 and Message.objects.filter(key__endswith=":ack").count() == 1
+    other = agent_api.post(
+        "/api/tickets/", {**NEW_TICKET, "subject": "Another"}, format="json", HTTP_IDEMPOTENCY_KEY="t-1"
+    )
+    assert other.status_code == 422 and Ticket.objects.count() == 1
+    reminder = {"ticket": first.json()["id"], "kind": "call", "due_at": "2026-11-24T10:00:00Z", "note": "Call"}
+    for _ in range(2):
+        assert agent_api.post("/api/reminders/", reminder, format="json", HTTP_IDEMPOTENCY_KEY="r-1").status_code == 201
+    assert Reminder.objects.count() == 1
 
 
 def test_optional_fields_are_honoured(clock, agent_api):

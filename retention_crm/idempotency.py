@@ -1,7 +1,10 @@
-"""`Idempotency-Key` for POSTs that spend or give points.
+"""`Idempotency-Key` for the API's POSTs that spend or give points, open a ticket or
+schedule a reminder.
 
 A client that lost the answer to a POST sends it again with the same key and gets the
-first answer, not a second redemption. The same key with another body is refused: it is
+first answer, not a second redemption, ticket or email. (Not for survey invitations:
+their answer holds the personal link, which is kept only hashed, and a second
+invitation is refused by the contact rules anyway.) The same key with another body is refused: it is
 a client bug, and guessing which body was meant would be worse.
 
 The first answer is stored in the transaction that did the work, so either both the
@@ -19,15 +22,24 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.response import Response
 
+from loyalty.models import IdempotentRequest  # kept where the redemptions first needed it
 from retention_crm.errors import Conflict
-
-from .models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 KEY_MAX_LENGTH = 200
+# The header in the OpenAPI schema of each POST that honours it.
+HEADER_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Send the same key again to get the first answer instead of doing the work twice "
+    "(kept 7 days; the same key with another body is a 422).",
+)
 # Stored answers older than this are deleted by the nightly job; a key reused later is new.
 KEEP_DAYS = 7
 

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from customers.models import Channel
-from retention_crm.pages import customer_page, form_submission_key, speak
+from retention_crm.idempotency import form_submission_key
+from retention_crm.pages import customer_page, speak
 from retention_crm.ratelimit import allow, client_ip
 
 from .forms import CustomerMessageForm, SupportForm

@@ -3,6 +3,8 @@ box per language, accounts with balance and tier, the ledger read-only (changed 
 the adjustment action, with a reason), redemptions, the liability report, and goodwill
 points from a ticket."""
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +23,7 @@ from retention_crm.admin_forms import (
     action_form_page,
 )
 from retention_crm.errors import Conflict
+from retention_crm.idempotency import form_submission_key
 
 from . import services
 from .models import Account, Entry, Program, Redemption, Reward, Tier
@@ -125,6 +128,10 @@ class AdjustForm(forms.Form):
         label=_("Points"), help_text=_("Positive to add, negative to take away."), min_value=-1_000_000
     )
     reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    # One adjustment per account and page load, however often "Apply" is pressed.
+    submission = forms.CharField(
+        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
+    )
 
     def clean_points(self):
         if self.cleaned_data["points"] == 0:
@@ -178,13 +185,16 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
         form = AdjustForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             done, refused = 0, []
+            data = form.cleaned_data
             for account in queryset.select_related("customer"):
+                key = form_submission_key(data["submission"], str(account.pk), str(data["points"]), data["reason"])
                 try:
                     services.points_adjust(
                         customer=account.customer,
-                        points=form.cleaned_data["points"],
-                        reason=form.cleaned_data["reason"],
+                        points=data["points"],
+                        reason=data["reason"],
                         author=request.user,
+                        key=key,
                     )
                     done += 1
                 except Conflict as exc:

@@ -959,16 +959,23 @@ def redemption_use(*, code: str, order: Order) -> bool:
 # --- Adjustments and goodwill -----------------------------------------------------------
 
 
-def points_adjust(*, customer: Customer, points: int, reason: str, author, now: datetime | None = None) -> Entry:
-    """A manager's correction, up or down, with the reason on the entry."""
+def points_adjust(
+    *, customer: Customer, points: int, reason: str, author, key: str | None = None, now: datetime | None = None
+) -> Entry:
+    """A manager's correction, up or down, with the reason on the entry. `key` (the
+    admin form's, `form_submission_key`) makes the form sent twice one adjustment: the
+    entry with that key is looked up under the account's lock and returned."""
     now = now or timezone.now()
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
         raise ValidationError({"points": _("Give a whole number of points other than 0.")})
     if not (reason or "").strip():
         raise ValidationError({"reason": _("Say why the points are adjusted.")})
-    key = f"adjust:{secrets.token_hex(8)}"
     with transaction.atomic():
         account = _locked(customer.pk)
+        earlier = Entry.objects.filter(key=f"adjust:{key}").first() if key else None
+        if earlier is not None:
+            return earlier
+        key = f"adjust:{key or secrets.token_hex(8)}"
         if points > 0:
             entry = _credit(
                 account, kind=EntryKind.ADJUST, points=points, key=key, now=now, author=author, reason=reason[:500]

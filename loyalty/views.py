@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 
 from retention_crm import ratelimit
 from retention_crm.errors import Conflict
-from retention_crm.pages import customer_page, form_submission_key, speak
+from retention_crm.idempotency import form_submission_key
+from retention_crm.pages import customer_page, speak
 
 from .models import Redemption, RedemptionStatus, Reward
 from .notices import account_for_token, token_digest

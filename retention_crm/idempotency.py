@@ -1,4 +1,8 @@
-"""`Idempotency-Key` for the API's POSTs that spend or give points, open a ticket or
+"""Requests sent twice do the work once. `form_submission_key` keys a form's post (a
+one-time token per page load, with what was written) for the services that take a
+key: the contact form, a ticket's page, the loyalty page, the admin's adjustment.
+
+`Idempotency-Key` for the API's POSTs that spend or give points, open a ticket or
 schedule a reminder.
 
 A client that lost the answer to a POST sends it again with the same key and gets the
@@ -104,6 +108,16 @@ def idempotent(request, work: Callable[[], Response]) -> Response:
         stored = IdempotentRequest.objects.get(user=request.user, key=key)
         return _replay(stored, path=path, body_hash=body_hash)
     return response
+
+
+def form_submission_key(submission: str, *written: str) -> str | None:
+    """The key of a public form's post: its page's one-time token with what was
+    written (the email, the words), so that a double click is one ticket or message,
+    but the same page sent again with other words (after going back) is another."""
+    if not submission:
+        return None
+    digest = hashlib.sha256("\n".join((submission, *written)).encode()).hexdigest()
+    return f"form:{digest[:40]}"
 
 
 def idempotent_requests_prune(*, now=None) -> int:

@@ -1,7 +1,6 @@
 """What every page customers use shares: headers that keep personal links private, and
 the language they speak."""
 
-import hashlib
 from functools import wraps
 
 from django.conf import settings
@@ -40,13 +39,3 @@ def speak(request, language: str) -> None:
     if not chosen_language(request):
         translation.activate(language)
         request.LANGUAGE_CODE = language
-
-
-def form_submission_key(submission: str, *written: str) -> str | None:
-    """The key of a public form's post: its page's one-time token with what was
-    written (the email, the words), so that a double click is one ticket or message,
-    but the same page sent again with other words (after going back) is another."""
-    if not submission:
-        return None
-    digest = hashlib.sha256("\n".join((submission, *written)).encode()).hexdigest()
-    return f"form:{digest[:40]}"

@@ -7,7 +7,7 @@ from customers.models import Message
 from customers.tests.test_concurrency import race
 from feedback.models import Ticket
 from feedback.services import ticket_message_receive, ticket_open
-from retention_crm.pages import form_submission_key
+from retention_crm.idempotency import form_submission_key
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -1,6 +1,8 @@
 """Loyalty in the admin: the rules page, accounts, the read-only ledger, the adjustment
 action (managers only, with a reason), goodwill from a ticket, the liability report."""
 
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
@@ -56,6 +58,22 @@ def test_managers_adjust_with_a_reason_and_agents_cannot(manager_client, agent_c
     agent_client.post("/admin/loyalty/account/", {**ask, "apply": "1", "points": "500", "reason": "Me"})
     member.refresh_from_db()
     assert member.balance == 60
+
+
+def test_an_adjustment_applied_twice_from_one_form_is_one_adjustment(manager_client, member):
+    """A double click on "Apply" adjusted the points twice."""
+    before = Entry.objects.filter(kind=EntryKind.ADJUST).count()
+    ask = {"action": "adjust_points", ACTION_CHECKBOX_NAME: [member.pk]}
+    form = manager_client.post("/admin/loyalty/account/", ask).content.decode()
+    submission = re.search(r'name="submission" value="(\w+)"', form).group(1)
+    apply = {**ask, "apply": "1", "points": "25", "reason": "Parcel late", "submission": submission}
+    for _ in range(2):
+        response = manager_client.post("/admin/loyalty/account/", apply, follow=True)
+        assert "1 account(s) adjusted." in response.content.decode()
+    member.refresh_from_db()
+    assert member.balance == 125 and Entry.objects.filter(kind=EntryKind.ADJUST).count() == before + 1
+    manager_client.post("/admin/loyalty/account/", {**apply, "reason": "Another reason"})  # other words: another
+    assert Entry.objects.filter(kind=EntryKind.ADJUST).count() == before + 2
 
 
 def test_goodwill_from_the_ticket_list(manager_client, customer, program):

@@ -125,7 +125,10 @@ class RewardAdmin(admin.ModelAdmin):
 
 class AdjustForm(forms.Form):
     points = forms.IntegerField(
-        label=_("Points"), help_text=_("Positive to add, negative to take away."), min_value=-1_000_000
+        label=_("Points"),
+        help_text=_("Positive to add, negative to take away."),
+        min_value=-1_000_000,
+        max_value=1_000_000,
     )
     reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     # One adjustment per account and page load, however often "Apply" is pressed.
@@ -273,8 +276,12 @@ class RedemptionAdmin(FastListMixin, admin.ModelAdmin):
 
 
 class GoodwillForm(forms.Form):
-    points = forms.IntegerField(label=_("Points"), min_value=1)
+    points = forms.IntegerField(label=_("Points"), min_value=1, max_value=1_000_000)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+    # One gift per ticket and page load, however often "Apply" is pressed.
+    submission = forms.CharField(
+        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
+    )
 
 
 @admin.action(description=_("Give goodwill points…"), permissions=["goodwill"])
@@ -284,11 +291,13 @@ def give_goodwill(modeladmin, request, queryset):
     if "apply" in request.POST and form.is_valid():
         for ticket in queryset.select_related("customer"):
             try:
+                data = form.cleaned_data
                 services.points_goodwill(
                     ticket=ticket,
-                    points=form.cleaned_data["points"],
-                    reason=form.cleaned_data["reason"],
+                    points=data["points"],
+                    reason=data["reason"],
                     author=request.user,
+                    key=form_submission_key(data["submission"], str(ticket.pk), str(data["points"]), data["reason"]),
                 )
                 modeladmin.message_user(
                     request,

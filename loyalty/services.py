@@ -987,15 +987,20 @@ def points_adjust(
     return entry
 
 
-def points_goodwill(*, ticket, points: int, author, reason: str = "", now: datetime | None = None) -> Entry:
+def points_goodwill(
+    *, ticket, points: int, author, reason: str = "", key: str | None = None, now: datetime | None = None
+) -> Entry:
     """Points given to the customer of a ticket as an apology, at most the program's cap
-    per ticket in all."""
+    per ticket in all. `key` (the admin form's) makes the form sent twice one gift."""
     now = now or timezone.now()
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise ValidationError({"points": _("Give a whole number of points above 0.")})
     cap = program_rules().goodwill_cap_per_ticket
     with transaction.atomic():
         account = _locked(ticket.customer_id)
+        earlier = Entry.objects.filter(key=f"goodwill:{key}").first() if key else None
+        if earlier is not None:
+            return earlier
         given = Entry.objects.filter(ticket=ticket, kind=EntryKind.GOODWILL).aggregate(total=Sum("points"))["total"]
         if (given or 0) + points > cap:
             raise Conflict(
@@ -1007,7 +1012,7 @@ def points_goodwill(*, ticket, points: int, author, reason: str = "", now: datet
             account,
             kind=EntryKind.GOODWILL,
             points=points,
-            key=f"goodwill:ticket:{ticket.pk}:{(given or 0) + points}",
+            key=f"goodwill:{key}" if key else f"goodwill:ticket:{ticket.pk}:{(given or 0) + points}",
             now=now,
             ticket=ticket,
             author=author,

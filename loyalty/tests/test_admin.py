@@ -82,6 +82,13 @@ def test_goodwill_from_the_ticket_list(manager_client, customer, program):
     assert manager_client.post("/admin/feedback/ticket/", ask).status_code == 200
     manager_client.post("/admin/feedback/ticket/", {**ask, "apply": "1", "points": "100", "reason": ""})
     assert Entry.objects.get(kind=EntryKind.GOODWILL, ticket=ticket).points == 100
+    # Applied twice from one form (a double click): one gift.
+    form = manager_client.post("/admin/feedback/ticket/", ask).content.decode()
+    submission = re.search(r'name="submission" value="(\w+)"', form).group(1)
+    for _ in range(2):
+        apply = {**ask, "apply": "1", "points": "50", "reason": "Sorry", "submission": submission}
+        manager_client.post("/admin/feedback/ticket/", apply)
+    assert Entry.objects.filter(kind=EntryKind.GOODWILL, ticket=ticket).count() == 2
 
 
 def test_the_liability_report(manager_client, agent_client, member):

@@ -1,15 +1,15 @@
-"""Requests sent twice do the work once. `form_submission_key` keys a form's post (a
-one-time token per page load, with what was written) for the services that take a
-key: the contact form, a ticket's page, the loyalty page, the admin's adjustment.
+"""Requests sent twice do the work once.
+
+`form_submission_key` keys a form's post (a one-time token per page load, with what
+was written) for the services that take a key: the contact form, a ticket's page, the
+loyalty page's redeem button, the admin's adjustment and goodwill.
 
 `Idempotency-Key` for the API's POSTs that spend or give points, open a ticket or
-schedule a reminder.
-
-A client that lost the answer to a POST sends it again with the same key and gets the
-first answer, not a second redemption, ticket or email. (Not for survey invitations:
-their answer holds the personal link, which is kept only hashed, and a second
-invitation is refused by the contact rules anyway.) The same key with another body is refused: it is
-a client bug, and guessing which body was meant would be worse.
+schedule a reminder. A client that lost the answer to a POST sends it again with the
+same key and gets the first answer, not a second redemption, ticket or email. The same
+key with another body is refused: it is a client bug, and guessing which body was meant
+would be worse. (Not for survey invitations: their answer holds the personal link,
+which is kept only hashed, and the contact rules refuse a second invitation anyway.)
 
 The first answer is stored in the transaction that did the work, so either both the
 work and the answer are kept or neither. Two requests with one key at once: both do the

@@ -27,9 +27,7 @@ class SupportForm(forms.Form):
     # A honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
     # One ticket per page load however often it is sent (a double click, a retry).
-    submission = forms.CharField(
-        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
-    )
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     def clean_message(self):
         message = self.cleaned_data["message"].strip()
@@ -43,9 +41,7 @@ class CustomerMessageForm(forms.Form):
         label=_("Add a message"), max_length=MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 6})
     )
     # One message per page load however often it is sent.
-    submission = forms.CharField(
-        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
-    )
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
 
 REPLY_MODES = [

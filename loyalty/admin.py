@@ -132,9 +132,7 @@ class AdjustForm(forms.Form):
     )
     reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     # One adjustment per account and page load, however often "Apply" is pressed.
-    submission = forms.CharField(
-        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
-    )
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     def clean_points(self):
         if self.cleaned_data["points"] == 0:
@@ -279,9 +277,7 @@ class GoodwillForm(forms.Form):
     points = forms.IntegerField(label=_("Points"), min_value=1, max_value=1_000_000)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
     # One gift per ticket and page load, however often "Apply" is pressed.
-    submission = forms.CharField(
-        widget=forms.HiddenInput, required=False, max_length=64, initial=lambda: uuid.uuid4().hex
-    )
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
 
 @admin.action(description=_("Give goodwill points…"), permissions=["goodwill"])

@@ -44,7 +44,7 @@ def loyalty_page(request, token: str):
             error = _("Too many redemptions in a short time; please try again later.")
         else:
             try:
-                submission = request.POST.get("submission", "")[:64]
+                submission = request.POST.get("submission", "")
                 key = form_submission_key(submission, str(account.pk), str(reward.pk))
                 redeemed = points_redeem(customer=account.customer, reward=reward, key=key, now=now)
             except Conflict as exc:

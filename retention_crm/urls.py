@@ -48,7 +48,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # GET only: drf-spectacular answers OPTIONS with its HTML renderer and no template (a 500).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", http_method_names=["get", "head"]),
+        name="api-docs",
+    ),
     path("api/", include(customers_api.urlpatterns)),
     path("api/", include(feedback_api.urlpatterns)),
     path("api/", include(surveys_api.urlpatterns)),

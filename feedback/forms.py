@@ -1,11 +1,10 @@
 """Forms of the public pages and of the staff ticket page."""
 
-import uuid
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Entry
+from retention_crm.idempotency import one_time_token_field
 
 from .models import CannedReply, TicketKind
 from .services import ReplyAfter
@@ -27,7 +26,7 @@ class SupportForm(forms.Form):
     # A honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
     # One ticket per page load however often it is sent (a double click, a retry).
-    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+    submission = one_time_token_field()
 
     def clean_message(self):
         message = self.cleaned_data["message"].strip()
@@ -41,7 +40,7 @@ class CustomerMessageForm(forms.Form):
         label=_("Add a message"), max_length=MESSAGE_MAX, widget=forms.Textarea(attrs={"rows": 6})
     )
     # One message per page load however often it is sent.
-    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+    submission = one_time_token_field()
 
 
 REPLY_MODES = [
@@ -67,4 +66,4 @@ class StaffReplyMixin(forms.Form):
         label=_("Then"), choices=ReplyAfter.choices, initial=ReplyAfter.KEEP, required=False
     )
     # One reply per page load, however often the form is submitted.
-    reply_token = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+    reply_token = one_time_token_field()

@@ -3,8 +3,6 @@ box per language, accounts with balance and tier, the ledger read-only (changed 
 the adjustment action, with a reason), redemptions, the liability report, and goodwill
 points from a ticket."""
 
-import uuid
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,7 +21,7 @@ from retention_crm.admin_forms import (
     action_form_page,
 )
 from retention_crm.errors import Conflict
-from retention_crm.idempotency import form_submission_key
+from retention_crm.idempotency import form_submission_key, one_time_token_field
 
 from . import services
 from .models import Account, Entry, Program, Redemption, Reward, Tier
@@ -132,7 +130,7 @@ class AdjustForm(forms.Form):
     )
     reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     # One adjustment per account and page load, however often "Apply" is pressed.
-    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+    submission = one_time_token_field()
 
     def clean_points(self):
         if self.cleaned_data["points"] == 0:
@@ -277,7 +275,7 @@ class GoodwillForm(forms.Form):
     points = forms.IntegerField(label=_("Points"), min_value=1, max_value=1_000_000)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
     # One gift per ticket and page load, however often "Apply" is pressed.
-    submission = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+    submission = one_time_token_field()
 
 
 @admin.action(description=_("Give goodwill points…"), permissions=["goodwill"])
@@ -285,9 +283,9 @@ def give_goodwill(modeladmin, request, queryset):
     """Points for the customer of each chosen ticket, within the program's cap per ticket."""
     form = GoodwillForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
+        data = form.cleaned_data
         for ticket in queryset.select_related("customer"):
             try:
-                data = form.cleaned_data
                 services.points_goodwill(
                     ticket=ticket,
                     points=data["points"],

@@ -20,9 +20,11 @@ answer.
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from django import forms
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -108,6 +110,12 @@ def idempotent(request, work: Callable[[], Response]) -> Response:
         stored = IdempotentRequest.objects.get(user=request.user, key=key)
         return _replay(stored, path=path, body_hash=body_hash)
     return response
+
+
+def one_time_token_field() -> forms.CharField:
+    """The hidden field of a form that must do its work once per page load: a fresh
+    token each time the form is shown, for `form_submission_key`."""
+    return forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
 
 def form_submission_key(submission: str, *written: str) -> str | None:

@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import AcquisitionChannel, Customer
+from ..models import EARLIEST_DAY, AcquisitionChannel, Customer
 from . import fields
 from .csvfile import CsvReader, CsvRow, FileError
 from .report import ImportReport
@@ -75,7 +75,7 @@ class CustomerRowParser:
             return fields.time_zone(column, value)
         if column == "birthday":
             birthday = fields.day(column, value)
-            if birthday > self.today or birthday.year < 1900:
+            if birthday > self.today or birthday < EARLIEST_DAY:
                 raise fields.CellError(column, _("%(value)s is not a plausible birthday.") % {"value": value})
             return birthday
         if column == "acquisition_channel":

@@ -611,8 +611,10 @@ def _usable(
 ) -> SurveyInvitation:
     if invitation is None or not hmac.compare_digest(mac, invitation_mac(invitation.pk, invitation.token_salt)):
         raise LinkInvalid
-    statuses = (InvitationStatus.SENT, InvitationStatus.OPENED, *([InvitationStatus.ANSWERED] * answered_too))
-    if invitation.status not in statuses or invitation.is_expired(now):
+    usable = [InvitationStatus.SENT, InvitationStatus.OPENED]
+    if answered_too:
+        usable.append(InvitationStatus.ANSWERED)
+    if invitation.status not in usable or invitation.is_expired(now):
         raise LinkInvalid
     return invitation
 

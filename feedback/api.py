@@ -17,7 +17,13 @@ from rest_framework.views import APIView
 
 from customers.metrics import PeriodError
 from customers.models import Channel, Customer, Entry, Message
-from retention_crm.api import DetailActionPermissions, ModelSerializer, Serializer, permission_required
+from retention_crm.api import (
+    DetailActionPermissions,
+    ModelSerializer,
+    Serializer,
+    SlugRelatedField,
+    permission_required,
+)
 from retention_crm.idempotency import HEADER_PARAMETER, idempotent
 
 from . import services
@@ -92,7 +98,7 @@ class TicketCreateSerializer(Serializer):
 class TicketUpdateSerializer(Serializer):
     kind = serializers.ChoiceField(choices=TicketKind.choices, required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    assignee = serializers.SlugRelatedField(
+    assignee = SlugRelatedField(
         slug_field="username",
         queryset=User.objects.filter(is_staff=True, is_active=True),
         required=False,
@@ -307,7 +313,7 @@ class ReminderCreateSerializer(Serializer):
     ticket = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects.all(), required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=ReminderKind.choices, required=False, default=ReminderKind.FOLLOW_UP)
     due_at = serializers.DateTimeField()
-    assignee = serializers.SlugRelatedField(
+    assignee = SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_staff=True, is_active=True), required=False
     )
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")

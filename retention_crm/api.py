@@ -57,6 +57,16 @@ def permission_required(perm: str) -> type[permissions.BasePermission]:
     return HasPermission
 
 
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, with a value holding a NUL character not found: PostgreSQL refuses NUL in
+    text, and the lookup was a 500 (tests/test_api_fuzz.py found it)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", ""))
+        return super().to_internal_value(data)
+
+
 class Serializer(serializers.Serializer):
     """DRF's Serializer with cheaper copies of its fields (`_field_copies`)."""
 

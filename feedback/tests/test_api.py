@@ -45,6 +45,17 @@ def test_a_ticket_posted_again_with_its_idempotency_key_is_one_ticket_and_one_em
     assert Reminder.objects.count() == 1
 
 
+def test_an_assignee_with_a_nul_character_is_a_400(clock, agent_api):
+    """PostgreSQL refuses a NUL in text: the username lookup was a 500 (the fuzz test)."""
+    ticket_id = agent_api.post("/api/tickets/", NEW_TICKET, format="json").json()["id"]
+    reminder = {"ticket": ticket_id, "due_at": "2026-11-24T10:00:00Z", "assignee": "agent\x00"}
+    response = agent_api.post("/api/reminders/", reminder, format="json")
+    assert response.status_code == 400 and "assignee" in response.json()
+    response = agent_api.patch(f"/api/tickets/{ticket_id}/", {"assignee": "a\x00"}, format="json")
+    assert response.status_code == 400 and "assignee" in response.json()
+    assert not Reminder.objects.exists()
+
+
 def test_optional_fields_are_honoured(clock, agent_api):
     response = agent_api.post(
         "/api/tickets/",

@@ -30,7 +30,7 @@ class CustomerSerializer(ModelSerializer):
     customer_id = serializers.CharField(
         source="external_id", max_length=64, required=False, allow_null=True, help_text=_("The shop's id.")
     )
-    email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_null=True, allow_blank=True)
 
     class Meta:
         model = Customer
@@ -172,7 +172,9 @@ class OrderCreateSerializer(Serializer):
     total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     currency = serializers.CharField(max_length=3, required=False, default="", validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False, default=OrderStatus.PLACED)
-    customer_email = serializers.EmailField(required=False, allow_null=True, allow_blank=True, default=None)
+    customer_email = serializers.EmailField(
+        max_length=254, required=False, allow_null=True, allow_blank=True, default=None
+    )
     customer_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     discount_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     lines = LineInputSerializer(many=True, required=False, default=list)

@@ -22,13 +22,14 @@ from django.core.validators import validate_email
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
-from customers.models import Channel, Entry, Message
+from customers.models import Channel, Customer, Entry, Message
 
 from ..models import Ticket, TicketChannel, TicketKind, ticket_id_from_reference
 from .tickets import _inbound_key, ticket_message_receive, ticket_open
 
 logger = logging.getLogger(__name__)
 
+SENDER_MAX_LENGTH = Customer._meta.get_field("email").max_length
 MESSAGE_IDS = re.compile(r"<[^<>\s]+>")
 # Where a mail client starts quoting the message being answered.
 QUOTE_STARTS = re.compile(
@@ -96,6 +97,12 @@ def _sender(message: AnymailInboundMessage) -> tuple[str, str]:
         validate_email(sender)
     except ValidationError:
         raise ValidationError(_("The email has no sender address.")) from None
+    # Valid in form but longer than a customer's address can be (RFC 5321 allows 254):
+    # refused here, or the insert fails and the mail server retries it forever.
+    if len(sender) > SENDER_MAX_LENGTH:
+        raise ValidationError(
+            _("The sender's address is longer than %(limit)d characters.") % {"limit": SENDER_MAX_LENGTH}
+        )
     return sender, name
 
 

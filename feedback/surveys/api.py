@@ -87,8 +87,8 @@ class InvitationCreatedSerializer(InvitationSerializer):
 
 class InvitationInputSerializer(Serializer):
     survey = serializers.PrimaryKeyRelatedField(queryset=Survey.objects.all())
-    customer_id = serializers.CharField(required=False, help_text=_("The shop's customer id."))
-    customer_email = serializers.EmailField(required=False)
+    customer_id = serializers.CharField(max_length=64, required=False, help_text=_("The shop's customer id."))
+    customer_email = serializers.EmailField(max_length=254, required=False)
     send_at = serializers.DateTimeField(required=False, help_text=_("Later, instead of now."))
 
     def validate(self, attrs):

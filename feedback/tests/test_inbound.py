@@ -116,6 +116,19 @@ def test_a_reply_reopens_a_resolved_ticket(open_ticket, monkeypatch):
     assert ticket.status == TicketStatus.OPEN and ticket.reopened_count == 1
 
 
+def test_a_sender_address_too_long_to_store_is_refused_not_retried(monkeypatch, capsys):
+    """A 300-character local part passes the address check but not the customer's
+    254-character column: the insert failed, and the command answered "try again later"
+    (75), so the mail server kept the message and retried it for days."""
+    raw = b"From: " + b"x" * 300 + b"@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("receive_email")
+    assert exit_info.value.code == 65
+    assert "longer than 254 characters" in capsys.readouterr().err
+    assert not Ticket.objects.exists()
+
+
 def test_an_empty_or_senderless_message_exits_with_a_data_error(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     with pytest.raises(SystemExit) as exit_info:

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
@@ -597,8 +598,18 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         return actions
 
 
+class BusinessHoursFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        calendar = self.instance
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if not kept and calendar.pk is not None and calendar.policies.exists():
+            raise ValidationError(_("SLA policies use this calendar: it needs opening hours."))
+
+
 class BusinessHoursInline(admin.TabularInline):
     model = BusinessHours
+    formset = BusinessHoursFormSet
     extra = 0
 
 

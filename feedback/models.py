@@ -172,6 +172,12 @@ class TicketStatus(models.TextChoices):
 ACTIVE_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING)
 
 
+# The longest time a policy may give (each of its four times). Deadlines are worked out
+# from it for every ticket; a typo of a few more digits would put them past the year
+# 9999 and make opening any ticket fail.
+SLA_MAX_DURATION = timedelta(days=365)
+
+
 class SlaPolicy(models.Model):
     """How fast tickets of some kind and priority are answered and resolved.
 
@@ -242,14 +248,36 @@ class SlaPolicy(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        for name in ("answer_within", "resolve_within", "follow_up_every"):
+        for name in ("answer_within", "resolve_within", "follow_up_every", "warn_before"):
             value = getattr(self, name)
-            if value is not None and value <= timedelta(0):
+            if value is None:
+                continue
+            if name != "warn_before" and value <= timedelta(0):
                 errors[name] = _("Must be longer than zero.")
-        if self.warn_before is not None and self.warn_before < timedelta(0):
-            errors["warn_before"] = _("Cannot be negative.")
+            elif value < timedelta(0):
+                errors[name] = _("Cannot be negative.")
+            elif value > SLA_MAX_DURATION:
+                errors[name] = _("At most %(days)d days.") % {"days": SLA_MAX_DURATION.days}
+        if not errors and self.calendar_id:
+            errors = self._calendar_errors()
         if errors:
             raise ValidationError(errors)
+
+    def _calendar_errors(self) -> dict:
+        """Every ticket of the policy is timed by its calendar: one without opening hours,
+        or with less working time in ten years than a duration asks for, would make
+        opening any such ticket fail."""
+        calendar = self.calendar.as_calendar()
+        if not calendar.has_hours:
+            return {"calendar": _("This calendar has no opening hours yet; add them first.")}
+        now = timezone.now()
+        try:
+            for duration in (self.answer_within, self.resolve_within, self.follow_up_every):
+                business_time.add(now, duration, calendar)
+            business_time.subtract(business_time.add(now, self.resolve_within, calendar), self.warn_before, calendar)
+        except business_time.NoBusinessTime:
+            return {"calendar": _("This calendar has less working time in ten years than these times ask for.")}
+        return {}
 
     def matches(self, *, kind: str, priority: str, tier_rank: int | None = None) -> bool:
         """`tier_rank`: the rank of the customer's loyalty tier (None: no tier). A policy
@@ -259,7 +287,14 @@ class SlaPolicy(models.Model):
         return (not self.kind or self.kind == kind) and (not self.priority or self.priority == priority)
 
     def business_calendar(self) -> business_time.Calendar | None:
-        return self.calendar.as_calendar() if self.calendar_id else None
+        """The calendar the policy's clocks count in; None: every second counts. A
+        calendar left without opening hours (the admin refuses that while policies use
+        it; the database would not) counts every second too, rather than failing every
+        ticket of the policy."""
+        if not self.calendar_id:
+            return None
+        calendar = self.calendar.as_calendar()
+        return calendar if calendar.has_hours else None
 
 
 REFERENCE_PREFIX = "C-"

@@ -20,6 +20,12 @@ from customers.models import Customer, Order, OrderStatus, Product, default_curr
 from retention_crm.texts import TextsInLanguages, in_language
 from retention_crm.tokens import link_mac
 
+# The longest spans the rules allow. Dates are worked out from them on every order and
+# redemption; a typo of a few more digits (3,000,000 days) would put them past the
+# year 9999 and make every order that earns fail, so such values are refused here.
+MAX_DAYS = 3650
+MAX_MONTHS = 1200
+
 
 class Rounding(models.TextChoices):
     DOWN = "down", _("Down (1.9 → 1)")
@@ -63,11 +69,15 @@ class Program(models.Model):
         help_text=_("An order earns once, when it first has one of these statuses."),
     )
     pending_days = models.PositiveIntegerField(
-        _("pending days"), default=30, help_text=_("Earned points can be spent this many days later (returns window).")
+        _("pending days"),
+        default=30,
+        validators=[MaxValueValidator(MAX_DAYS)],
+        help_text=_("Earned points can be spent this many days later (returns window)."),
     )
     expiry_months = models.PositiveIntegerField(
         _("expiry (months)"),
         default=12,
+        validators=[MaxValueValidator(MAX_MONTHS)],
         help_text=_("Points expire this many months after they were earned; 0: never. Oldest points are spent first."),
     )
     min_order_to_use_points = models.DecimalField(
@@ -98,11 +108,12 @@ class Program(models.Model):
     )
     tier_basis = models.CharField(_("tiers by"), max_length=8, choices=TierBasis.choices, default=TierBasis.SPEND)
     tier_window_months = models.PositiveIntegerField(
-        _("tier window (months)"), default=12, validators=[MinValueValidator(1)]
+        _("tier window (months)"), default=12, validators=[MinValueValidator(1), MaxValueValidator(MAX_MONTHS)]
     )
     downgrade_grace_days = models.PositiveIntegerField(
         _("downgrade grace (days)"),
         default=30,
+        validators=[MaxValueValidator(MAX_DAYS)],
         help_text=_(
             "A member who no longer qualifies keeps the tier this long before the nightly evaluation lowers it."
         ),
@@ -170,7 +181,9 @@ class Tier(models.Model):
         verbose_name=_("membership product"),
         help_text=_("A paid order of this product holds the tier for the paid period."),
     )
-    membership_months = models.PositiveSmallIntegerField(_("membership months"), default=12)
+    membership_months = models.PositiveSmallIntegerField(
+        _("membership months"), default=12, validators=[MaxValueValidator(MAX_MONTHS)]
+    )
 
     class Meta:
         verbose_name = _("tier")
@@ -339,7 +352,9 @@ class Reward(models.Model):
         help_text=_("The discount, or the amount given to the cause, in the program's currency."),
     )
     stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty: unlimited."))
-    code_valid_days = models.PositiveIntegerField(_("code valid for (days)"), default=90)
+    code_valid_days = models.PositiveIntegerField(
+        _("code valid for (days)"), default=90, validators=[MaxValueValidator(MAX_DAYS)]
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

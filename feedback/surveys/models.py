@@ -190,7 +190,15 @@ class SurveyTrigger(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="+", verbose_name=_("survey"))
     enabled = models.BooleanField(_("switched on"), default=False)
     delay = models.DurationField(
-        _("delay"), default=timedelta(hours=1), help_text=_("After a resolved ticket: wait this long.")
+        _("delay"),
+        default=timedelta(hours=1),
+        # An invitation's send time is worked out from it when a ticket is resolved: a
+        # typo of a few more digits would put it past the year 9999 and fail that.
+        validators=[
+            MinValueValidator(timedelta(0), message=_("Cannot be negative.")),
+            MaxValueValidator(timedelta(days=365), message=_("At most a year.")),
+        ],
+        help_text=_("After a resolved ticket: wait this long."),
     )
     first_after_days = models.PositiveSmallIntegerField(
         _("first after (days)"), default=14, help_text=_("Days after the first paid order.")

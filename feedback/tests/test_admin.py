@@ -2,13 +2,13 @@
 of queries), a ticket's page with its conversation and reply box, "my open tickets",
 policies, reminders, the failed-email list, and the customer's timeline."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 
 from customers.models import Delivery, Entry, Message
-from feedback.models import Reminder, SlaPolicy, Ticket, TicketStatus
+from feedback.models import BusinessCalendar, BusinessHours, Reminder, SlaPolicy, Ticket, TicketStatus
 from feedback.services import reminder_create, ticket_reply, ticket_sla_sweep
 
 from .conftest import HOUR, NOW
@@ -247,3 +247,89 @@ def test_the_ticket_page_refuses_another_customers_order(open_ticket, agent_clie
     assert response.status_code == 200 and "This order belongs to another customer." in response.content.decode()
     ticket.refresh_from_db()
     assert ticket.order is None
+
+
+def policy_form(policy, **changes):
+    values = {
+        "name": policy.name,
+        "position": policy.position,
+        "answer_within": "01:00:00",
+        "resolve_within": "3 00:00:00",
+        "follow_up_every": "1 00:00:00",
+        "warn_before": "01:00:00",
+        "calendar": "",
+    }
+    return {**values, **changes}
+
+
+@pytest.mark.parametrize("field", ["answer_within", "resolve_within", "follow_up_every", "warn_before"])
+def test_a_policy_time_past_a_year_is_refused_before_it_breaks_every_ticket(field, manager_client, open_ticket):
+    """A typo of a few more digits (3,000,000 days) was saved, and from then on opening
+    any ticket failed: its deadline lay past the year 9999 (OverflowError), so the
+    public form, the API and the inbound email all answered with an error."""
+    default = SlaPolicy.objects.get(is_default=True)
+    url = f"/admin/feedback/slapolicy/{default.pk}/change/"
+    response = manager_client.post(url, policy_form(default, **{field: "3000000 00:00:00"}))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field] == ["At most 365 days."]
+    open_ticket(email="still@example.com")  # the policy kept its times
+    assert manager_client.post(url, policy_form(default, **{field: "365 00:00:00"})).status_code == 302
+
+
+def test_a_calendar_without_enough_working_time_is_refused_for_a_policy(manager_client, open_ticket):
+    """A calendar without opening hours made opening every ticket of its policy fail
+    (NoBusinessTime); so did one with less working time in ten years than the policy's
+    times need (an hour a week cannot hold 365 days of working time)."""
+    default = SlaPolicy.objects.get(is_default=True)
+    url = f"/admin/feedback/slapolicy/{default.pk}/change/"
+    empty = BusinessCalendar.objects.create(name="Not set up yet")
+    response = manager_client.post(url, policy_form(default, calendar=empty.pk))
+    assert response.context["adminform"].form.errors["calendar"] == [
+        "This calendar has no opening hours yet; add them first."
+    ]
+    sparse = BusinessCalendar.objects.create(name="An hour a week")
+    BusinessHours.objects.create(calendar=sparse, weekday=0, opens=time(9), closes=time(10))
+    response = manager_client.post(url, policy_form(default, calendar=sparse.pk, resolve_within="365 00:00:00"))
+    assert response.context["adminform"].form.errors["calendar"] == [
+        "This calendar has less working time in ten years than these times ask for."
+    ]
+    assert manager_client.post(url, policy_form(default, calendar=sparse.pk)).status_code == 302
+    ticket = open_ticket(email="weekly@example.com")
+    assert ticket.policy.calendar == sparse
+
+
+def test_a_calendar_in_use_keeps_its_opening_hours(manager_client, default_policy, office_calendar, open_ticket):
+    """Deleting every opening interval of a calendar that policies use is refused; and
+    a calendar left without hours anyway (the database allows it) counts every second
+    rather than failing its tickets."""
+    default_policy.calendar = office_calendar
+    default_policy.save()
+    hours = list(office_calendar.hours.order_by("id"))
+    form = {
+        "name": office_calendar.name,
+        "time_zone": office_calendar.time_zone,
+        "hours-TOTAL_FORMS": len(hours),
+        "hours-INITIAL_FORMS": len(hours),
+        "holidays-TOTAL_FORMS": 0,
+        "holidays-INITIAL_FORMS": 0,
+    }
+    for index, row in enumerate(hours):
+        form |= {
+            f"hours-{index}-id": row.pk,
+            f"hours-{index}-calendar": office_calendar.pk,
+            f"hours-{index}-weekday": row.weekday,
+            f"hours-{index}-opens": row.opens.strftime("%H:%M"),
+            f"hours-{index}-closes": row.closes.strftime("%H:%M"),
+            f"hours-{index}-DELETE": "on",
+        }
+    url = f"/admin/feedback/businesscalendar/{office_calendar.pk}/change/"
+    response = manager_client.post(url, form)
+    assert response.status_code == 200
+    assert "SLA policies use this calendar: it needs opening hours." in response.content.decode()
+    assert office_calendar.hours.count() == len(hours)
+    del form["hours-0-DELETE"]
+    assert manager_client.post(url, form).status_code == 302
+    assert office_calendar.hours.count() == 1
+    office_calendar.hours.all().delete()
+    ticket = open_ticket(email="no-hours@example.com")
+    assert ticket.resolve_by == ticket.created_at + default_policy.resolve_within

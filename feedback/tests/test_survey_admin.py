@@ -152,6 +152,20 @@ def test_managers_switch_triggers_on_and_off(manager_client):
     assert trigger.enabled and trigger.every_days == 60
 
 
+@pytest.mark.parametrize(
+    ("delay", "error"), [("3000000 00:00:00", "At most a year."), ("-01:00:00", "Cannot be negative.")]
+)
+def test_a_trigger_delay_past_a_year_or_below_zero_is_refused(manager_client, delay, error):
+    """A CSAT invitation is timed from the delay when a ticket is resolved: 3,000,000
+    days put it past the year 9999, and resolving any ticket failed."""
+    trigger = SurveyTrigger.objects.get(kind="csat_after_ticket")
+    form = {"survey": trigger.survey_id, "enabled": "on", "first_after_days": "7", "every_days": "60"}
+    url = f"/admin/feedback/surveytrigger/{trigger.pk}/change/"
+    response = manager_client.post(url, {**form, "delay": delay})
+    assert response.context["adminform"].form.errors["delay"] == [error]
+    assert manager_client.post(url, {**form, "delay": "365 00:00:00"}).status_code == 302
+
+
 def test_invitations_and_responses_lists_read_a_fixed_number_of_queries(manager_client, django_assert_num_queries):
     answered(3)
     manager_client.get("/admin/feedback/surveyresponse/")  # warm the permission cache

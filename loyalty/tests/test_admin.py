@@ -120,3 +120,27 @@ def test_the_tier_page_has_a_box_per_language_holding_each_name(manager_client):
     page = manager_client.get(f"/admin/loyalty/tier/{tier.pk}/change/").content.decode()
     assert 'name="names__ko"' in page and 'value="플래티넘"' in page
     assert 'name="names__da"' in page and 'name="benefits__zh-hans"' in page
+
+
+@pytest.mark.parametrize(
+    ("field", "too_long", "longest"),
+    [
+        ("pending_days", "3000000", "3650"),
+        ("downgrade_grace_days", "3000000", "3650"),
+        ("expiry_months", "100000", "1200"),
+        ("tier_window_months", "100000", "1200"),
+    ],
+)
+def test_the_rules_refuse_spans_that_would_break_every_order(
+    manager_client, program, buy, customer, field, too_long, longest
+):
+    """Saved, 3,000,000 pending days put every earned credit's date past the year 9999:
+    every paid order then failed to post (OverflowError), from the API and the imports."""
+    url = "/admin/loyalty/program/1/change/"
+    errors = manager_client.post(url, {field: too_long}).context["adminform"].form.errors
+    assert errors[field] == [f"Ensure this value is less than or equal to {longest}."]
+    assert field not in manager_client.post(url, {field: longest}).context["adminform"].form.errors
+    setattr(program, field, int(longest))
+    program.save()
+    buy(customer, "100.00")  # the longest allowed still earns
+    assert Entry.objects.filter(kind=EntryKind.EARN).count() == 1

@@ -215,6 +215,21 @@ def test_a_reward_names_is_a_text_per_language_or_a_400(manager_api, names, mess
     assert reward.names == {"en": "Mug", "da": "Krus"}
 
 
+def test_a_reward_code_valid_for_ten_years_at_most(manager_api, funded, agent_api):
+    """The API took up to 2,147,483,647 days; redeeming such a reward failed (a code
+    expiring past the year 9999) with a 500, on the customer's page as in the API."""
+    payload = {"kind": "gift", "names": {"en": "Mug"}, "cost": 50, "code_valid_days": 1_000_000}
+    response = manager_api.post("/api/loyalty/rewards/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["code_valid_days"] == ["Ensure this value is less than or equal to 3650."]
+    created = manager_api.post("/api/loyalty/rewards/", {**payload, "code_valid_days": 3650}, format="json")
+    assert created.status_code == 201
+    redeemed = agent_api.post(
+        "/api/loyalty/redemptions/", {"customer_id": "C-1", "reward": created.json()["id"]}, format="json"
+    )
+    assert redeemed.status_code == 201
+
+
 def test_a_null_name_in_a_form_post_is_a_400_not_a_conflict(manager_api):
     """A form post's JSON fields are parsed from text: "null" became a name of None, and
     the database's NOT NULL made it a 409 that blamed "the current data"."""

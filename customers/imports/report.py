@@ -54,8 +54,9 @@ class ImportReport:
         if self.file_error:
             return self.file_error
         counts = _(
-            "%(rows)d rows: %(created)d created, %(updated)d updated, %(unchanged)d unchanged, "
-            "%(skipped)d skipped; %(customers)d new customers."
+            # Counts after labels, so that one row reads as well as many in every language.
+            "Rows: %(rows)d; created: %(created)d, updated: %(updated)d, unchanged: %(unchanged)d, "
+            "skipped: %(skipped)d; new customers: %(customers)d."
         ) % {
             "rows": self.rows,
             "created": self.created,

@@ -183,7 +183,7 @@ def test_importing_from_the_admin_previews_then_imports(manager_client):
         "/admin/customers/order/import/",
         {"file": SimpleUploadedFile("orders.csv", content), "skip_invalid": "on"},
     )
-    assert "It would give: 2 rows: 1 created" in preview.content.decode()
+    assert "It would give: Rows: 2; created: 1," in preview.content.decode()
     assert Order.objects.count() == 0
     token = preview.context["token"]
     done = manager_client.post("/admin/customers/order/import/", {"token": token})

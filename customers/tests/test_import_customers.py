@@ -122,4 +122,4 @@ def test_the_command_reports_and_fails_on_problems(tmp_path, capsys):
         call_command("import_customers", str(path))
     assert "line 2: locale: 'xx'" in capsys.readouterr().err
     call_command("import_customers", str(path), "--skip-invalid")
-    assert "0 created" in capsys.readouterr().out
+    assert "created: 0" in capsys.readouterr().out

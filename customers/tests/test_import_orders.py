@@ -244,7 +244,7 @@ def test_the_command_prints_what_it_did(tmp_path, capsys):
     path = tmp_path / "orders.csv"
     path.write_bytes(csv_bytes(HEADER, ROWS).getvalue())
     call_command("import_orders", str(path))
-    assert "3 rows: 3 created, 0 updated, 0 unchanged, 0 skipped; 2 new customers." in capsys.readouterr().out
+    assert "Rows: 3; created: 3, updated: 0, unchanged: 0, skipped: 0; new customers: 2." in capsys.readouterr().out
     call_command("import_orders", str(path), "--dry-run")
     assert "Dry run, nothing saved" in capsys.readouterr().out
 

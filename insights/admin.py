@@ -450,8 +450,11 @@ class WinBackCampaignAdmin(admin.ModelAdmin):
             _("Variant"), _("Emailed"), _("Ordered again"), _("Win-back rate"), _("Confidence interval (0.95)"),
             _("Revenue"),
             rows,
-            _("Ordered again: a counted order within %(days)d days of the email. The interval is Wilson's.")
-            % {"days": campaign.measure_days},
+            ngettext(
+                "Ordered again: a counted order within %(days)d day of the email. The interval is Wilson's.",
+                "Ordered again: a counted order within %(days)d days of the email. The interval is Wilson's.",
+                campaign.measure_days,
+            ) % {"days": campaign.measure_days},
         )  # fmt: skip
 
     @admin.action(description=_("Send these campaigns now"), permissions=["change"])

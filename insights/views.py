@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from customers.metrics.period import PeriodError, days_check
@@ -34,7 +34,12 @@ class PeriodForm(forms.Form):
             longest = settings.RETENTION_WINDOW_DAYS
             if (end - start).days + 1 > longest:
                 raise forms.ValidationError(
-                    _("Choose a period of at most %(days)d days (the activity window).") % {"days": longest}
+                    ngettext(
+                        "Choose a period of at most %(days)d day (the activity window).",
+                        "Choose a period of at most %(days)d days (the activity window).",
+                        longest,
+                    )
+                    % {"days": longest}
                 )
         return cleaned
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from customers.metrics import PeriodError, cohorts, period_validate, retention_figures
 from retention_crm.commands import TranslatedCommand
@@ -62,7 +62,10 @@ class Command(TranslatedCommand):
 
         rows = [
             (_("Period"), f"{figures.start} … {figures.end}"),
-            (_("Activity window"), _("%(days)d days") % {"days": figures.window_days}),
+            (
+                _("Activity window"),
+                ngettext("%(days)d day", "%(days)d days", figures.window_days) % {"days": figures.window_days},
+            ),
             (_("Customers at start (S)"), f"{figures.customers_at_start:,}"),
             (_("Customers at end (E)"), f"{figures.customers_at_end:,}"),
             (_("New customers (N)"), f"{figures.new_customers:,}"),

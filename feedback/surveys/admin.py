@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone, translation
@@ -76,12 +77,50 @@ class QuestionForm(TranslatedTextsForm):
         return cleaned
 
 
+class QuestionFormSet(BaseInlineFormSet):
+    """A condition names an earlier question of the same survey and some of its answers:
+    the form shows a question after the one it depends on, and the answers are checked
+    in order, so a condition on itself, a later question, another survey's question or
+    an answer the question cannot have would hide the question for good."""
+
+    def clean(self):
+        super().clean()
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        saved = {form.instance.pk: form.instance for form in kept if form.instance.pk}
+        for form in kept:
+            condition = form.cleaned_data.get("show_if_question")
+            if condition is None:
+                continue
+            question, earlier = form.instance, saved.get(condition.pk)
+            if earlier is None or (earlier.position, earlier.pk) >= (question.position, question.pk or float("inf")):
+                form.add_error("show_if_question", _("Choose an earlier question of this survey."))
+                continue
+            values = [str(value) for value in form.cleaned_data.get("show_if_values") or []]
+            possible = earlier.choice_values()
+            if not possible:
+                form.add_error("show_if_question", _("A question can depend only on a scale or a choice question."))
+            elif not values or not set(values) <= set(possible):
+                form.add_error(
+                    "show_if_values",
+                    _("Give one or more answers of that question: %(possible)s.") % {"possible": ", ".join(possible)},
+                )
+
+
 class QuestionInline(admin.StackedInline):
     model = Question
     form = QuestionForm
+    formset = QuestionFormSet
     fk_name = "survey"
     extra = 0
     ordering = ("position", "id")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "show_if_question":
+            # Only this survey's questions (a new survey has none to depend on yet).
+            survey_id = request.resolver_match.kwargs.get("object_id")
+            survey_id = survey_id if survey_id and survey_id.isascii() and survey_id.isdigit() else None
+            kwargs["queryset"] = Question.objects.filter(survey_id=survey_id).order_by("position", "id")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class SurveyForm(TranslatedTextsForm):

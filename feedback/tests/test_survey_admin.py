@@ -2,6 +2,7 @@
 invitations and responses (filters, export, a fixed number of queries)."""
 
 import html
+import json
 import re
 
 import pytest
@@ -253,3 +254,94 @@ def test_the_survey_page_shows_a_box_per_language_for_the_survey_and_its_questio
     page = manager_client.get(f"/admin/feedback/survey/{survey.pk}/change/").content.decode()
     assert f'value="{survey.title["da"]}"' in page and 'name="title__da"' in page
     assert 'name="questions-0-text__ko"' in page
+
+
+def change_form(survey: Survey) -> dict:
+    """The survey's change form as the admin would post it back, unchanged."""
+    form = {
+        "name": survey.name,
+        "kind": survey.kind,
+        "active": "on",
+        "link_days": str(survey.link_days),
+        "title__en": survey.title["en"],
+        "questions-TOTAL_FORMS": str(survey.questions.count()),
+        "questions-INITIAL_FORMS": str(survey.questions.count()),
+        "questions-MIN_NUM_FORMS": "0",
+        "questions-MAX_NUM_FORMS": "1000",
+    }
+    for index, question in enumerate(survey.questions.order_by("position", "id")):
+        prefix = f"questions-{index}-"
+        form |= {
+            prefix + "id": str(question.pk),
+            prefix + "survey": str(survey.pk),
+            prefix + "position": str(question.position),
+            prefix + "key": question.key,
+            prefix + "type": question.type,
+            prefix + "required": "on",
+            prefix + "scale_min": str(question.scale_min),
+            prefix + "scale_max": str(question.scale_max),
+            prefix + "choices": json.dumps(question.choices),
+            prefix + "max_length": str(question.max_length),
+            prefix + "show_if_question": str(question.show_if_question_id or ""),
+            prefix + "show_if_values": json.dumps(question.show_if_values),
+            prefix + "text__en": question.text["en"],
+        }
+    return form
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (
+            {"questions-0-show_if_question": "second", "questions-0-show_if_values": '["a"]'},
+            "Choose an earlier question of this survey.",
+        ),
+        (
+            {"questions-1-show_if_question": "second", "questions-1-show_if_values": '["a"]'},
+            "Choose an earlier question of this survey.",
+        ),
+        ({"questions-1-show_if_question": "other", "questions-1-show_if_values": '["1"]'}, "Select a valid choice."),
+        (
+            {"questions-1-show_if_question": "first", "questions-1-show_if_values": '["11"]'},
+            "Give one or more answers of that question: 0, 1, 2",
+        ),
+        (
+            {"questions-1-show_if_question": "first", "questions-1-show_if_values": "[]"},
+            "Give one or more answers of that question",
+        ),
+        (
+            {"questions-3-show_if_question": "why", "questions-3-show_if_values": '["x"]'},
+            "A question can depend only on a scale or a choice question.",
+        ),
+    ],
+)
+def test_a_condition_names_an_earlier_question_of_the_survey_and_its_answers(manager_client, condition, message):
+    """A question shown only after an answer of itself, of a later question or of
+    another survey's question, or after an answer its question cannot have, was saved
+    and then never shown to anybody."""
+    survey = Survey.objects.create(name="Delivery", title={"en": "Delivery"})
+    first = Question.objects.create(
+        survey=survey, key="score", position=0, text={"en": "Score?"}, scale_min=0, scale_max=10
+    )
+    second = Question.objects.create(
+        survey=survey,
+        key="pick",
+        position=1,
+        text={"en": "Pick"},
+        type="single",
+        choices=[{"value": "a", "label": {"en": "A"}}],
+    )
+    why = Question.objects.create(survey=survey, key="why", position=2, text={"en": "Why?"}, type="text")
+    Question.objects.create(survey=survey, key="after", position=3, text={"en": "And?"}, type="text")
+    other = Question.objects.create(survey=Survey.objects.get(kind="nps"), key="extra", position=9, text={"en": "x"})
+    ids = {"first": first.pk, "second": second.pk, "why": why.pk, "other": other.pk}
+    url = f"/admin/feedback/survey/{survey.pk}/change/"
+    page = manager_client.get(url).content.decode()
+    assert f'<option value="{second.pk}">' in page and f'<option value="{other.pk}">' not in page
+    changed = {key: str(ids.get(value, value)) for key, value in condition.items()}
+    response = manager_client.post(url, {**change_form(survey), **changed})
+    assert response.status_code == 200 and message in html.unescape(response.content.decode())
+    assert not Question.objects.filter(show_if_question__isnull=False).exists()
+    fine = {"questions-3-show_if_question": str(first.pk), "questions-3-show_if_values": '["0", "1"]'}
+    assert manager_client.post(url, {**change_form(survey), **fine}).status_code == 302
+    assert Question.objects.get(key="after").show_if_question == first

@@ -194,6 +194,21 @@ class Tier(models.Model):
     def __str__(self) -> str:
         return self.name_in("en") or f"#{self.rank}"
 
+    def clean(self) -> None:
+        """A member is in the highest-ranked tier they reach: a higher rank with a lower
+        threshold than another would leave the lower tier unreachable."""
+        if self.rank is None or self.threshold is None:
+            return
+        others = Tier.objects.exclude(pk=self.pk)
+        below = others.filter(rank__lt=self.rank, threshold__gte=self.threshold).order_by("-threshold").first()
+        above = others.filter(rank__gt=self.rank, threshold__lte=self.threshold).order_by("threshold").first()
+        if below is not None:
+            message = _("%(tier)s ranks lower and asks %(threshold)s: a higher rank needs a higher threshold.")
+            raise ValidationError({"threshold": message % {"tier": below, "threshold": below.threshold}})
+        if above is not None:
+            message = _("%(tier)s ranks higher and asks %(threshold)s: a lower rank needs a lower threshold.")
+            raise ValidationError({"threshold": message % {"tier": above, "threshold": above.threshold}})
+
     def name_in(self, language: str) -> str:
         return in_language(self.names, language)
 

@@ -144,3 +144,22 @@ def test_the_rules_refuse_spans_that_would_break_every_order(
     program.save()
     buy(customer, "100.00")  # the longest allowed still earns
     assert Entry.objects.filter(kind=EntryKind.EARN).count() == 1
+
+
+def test_a_tier_ranked_higher_asks_a_higher_threshold(manager_client):
+    """Gold ranked above Silver but asking less made Silver unreachable: every member who
+    reached Silver's threshold had reached Gold's first."""
+    silver = Tier.objects.get(names__en="Silver")
+    gold = Tier.objects.get(names__en="Gold")
+    form = {"rank": gold.rank, "names__en": "Gold", "multiplier": "1.5", "membership_months": "12"}
+    url = f"/admin/loyalty/tier/{gold.pk}/change/"
+    response = manager_client.post(url, {**form, "threshold": str(silver.threshold)})
+    assert response.context["adminform"].form.errors["threshold"] == [
+        f"Silver ranks lower and asks {silver.threshold}: a higher rank needs a higher threshold."
+    ]
+    tin = {**form, "rank": "0", "names__en": "Tin", "threshold": "999999"}
+    response = manager_client.post("/admin/loyalty/tier/add/", tin)
+    assert response.context["adminform"].form.errors["threshold"] == [
+        "Bronze ranks higher and asks 0.00: a lower rank needs a lower threshold."
+    ]
+    assert manager_client.post(url, {**form, "threshold": str(silver.threshold + 1)}).status_code == 302

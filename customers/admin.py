@@ -24,12 +24,12 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from retention_crm.admin_forms import TolerantAutocompleteMixin
+from retention_crm.admin_forms import TolerantAutocompleteMixin, action_form_page
 
 from . import outbox, services
 from .imports.customers import customers_import
@@ -197,6 +197,16 @@ class CsvImportMixin:
 # --- Customers -----------------------------------------------------------------------
 
 
+class EraseForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("Yes, erase the personal data of these customers. This cannot be undone."), required=True
+    )
+
+
+# An erasure is one transaction per customer; more at once would outlast the request.
+ERASE_AT_MOST = 200
+
+
 @admin.register(Customer)
 class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     resource_classes = [CustomerResource]
@@ -217,12 +227,43 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
         "survey_consent",
         ("first_seen", admin.DateFieldListFilter),
     )
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "erased_at")
     fieldsets = (
         (None, {"fields": ("name", "email", "phone", "external_id")}),
         (_("Preferences"), {"fields": ("locale", "time_zone", "birthday", "marketing_consent", "survey_consent")}),
-        (_("Origin"), {"fields": ("acquisition_channel", "first_seen", "created_at", "updated_at")}),
+        (_("Origin"), {"fields": ("acquisition_channel", "first_seen", "created_at", "updated_at", "erased_at")}),
     )
+    actions = ("erase_personal_data",)
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("customers.erase_customer")
+
+    @admin.action(description=_("Erase personal data…"), permissions=["erase"])
+    def erase_personal_data(self, request, queryset):
+        form = EraseForm(request.POST if "apply" in request.POST else None)
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: ERASE_AT_MOST + 1])
+        if len(ids) > ERASE_AT_MOST:
+            message = _("Choose at most %(count)d customers to erase at once.") % {"count": ERASE_AT_MOST}
+            self.message_user(request, message, messages.ERROR)
+            return None
+        if "apply" in request.POST and form.is_valid():
+            for customer_id in ids:
+                services.customer_erase(customer_id=customer_id, author=request.user)
+            message = ngettext(
+                "The personal data of %(count)d customer was erased.",
+                "The personal data of %(count)d customers was erased.",
+                len(ids),
+            )
+            self.message_user(request, message % {"count": len(ids)}, messages.SUCCESS)
+            return None
+        intro = _(
+            "Erased: names, email addresses, phone numbers and birthdays; what they wrote and what was "
+            "sent to them; survey free-text answers; their personal links. Emails waiting to go are "
+            "cancelled. Kept, for the figures: orders, ticket times and statuses, survey scores and points."
+        )
+        return action_form_page(
+            self, request, form=form, title=_("Erase personal data"), action="erase_personal_data", intro=intro
+        )
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,8 +50,9 @@ class CustomerSerializer(ModelSerializer):
             "first_seen",
             "created_at",
             "updated_at",
+            "erased_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "erased_at"]
 
     def validate_customer_id(self, value):
         if not value:
@@ -99,11 +101,27 @@ class CustomerViewSet(
     viewsets.GenericViewSet,
 ):
     """Customers can be created and changed here; they are removed in the admin only (a
-    customer with orders is kept for the metrics)."""
+    customer with orders is kept for the metrics). Their personal data can be erased."""
 
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
+
+    @extend_schema(
+        summary="Erase a customer's personal data",
+        description=(
+            "At the customer's request (the GDPR's right to erasure): name, email, phone, birthday, the "
+            "texts and addresses of their messages, what they wrote in tickets, survey free-text answers "
+            "and every personal link go; pending emails are cancelled. Orders, ticket times, survey scores "
+            "and points stay. Needs the permission customers.erase_customer (the Support manager role)."
+        ),
+        request=None,
+        responses={200: CustomerSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permission_required("customers.erase_customer")])
+    def erase(self, request, pk=None, format=None):
+        customer = services.customer_erase(customer_id=self.get_object().pk, author=request.user)
+        return Response(self.get_serializer(customer).data)
 
 
 # --- Products ------------------------------------------------------------------------

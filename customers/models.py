@@ -104,6 +104,8 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # When the customer's personal data was erased at their request (services.customer_erase).
+    erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -121,6 +123,7 @@ class Customer(models.Model):
             ("import_customer", _("Can import customers")),
             ("export_customer", _("Can export customers")),
             ("view_retention_metrics", _("Can view retention metrics")),
+            ("erase_customer", _("Can erase a customer's personal data")),
         ]
 
     def __str__(self) -> str:

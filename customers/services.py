@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from retention_crm.db import Rows, insert_unless_taken, rows_together
 
 from .metrics import orders_changing
-from .models import Channel, Customer, Entry, Message, Order, OrderLine, OrderStatus, Product
+from .models import Channel, Customer, Delivery, Entry, Message, Order, OrderLine, OrderStatus, Product
 
 
 def orders_points_update(*, order_ids: list[int]) -> None:
@@ -216,6 +216,51 @@ def orders_delete(*, order_ids: Iterable[int]) -> int:
                 raise _changed_meanwhile()
             _total, deleted_by_model = Order.objects.filter(pk__in=order_ids).delete()
     return deleted_by_model.get(Order._meta.label, 0)
+
+
+# --- Erasure ----------------------------------------------------------------------------
+
+
+def customer_erase(*, customer_id: int, author=None, now: datetime | None = None) -> Customer:
+    """Erase what identifies a customer, at their request (the GDPR's right to erasure),
+    in one transaction: name, email, phone and birthday; the addresses and texts of every
+    message of their timeline, and emails still waiting to go (cancelled); what they
+    wrote in tickets and survey free-text answers; every personal link (ticket pages,
+    survey links, the loyalty page). Consents are withdrawn.
+
+    Kept, because they identify nobody and the figures are made of them: the customer's
+    row and the shop's customer id (later orders from the shop still land on it), orders
+    and their lines, tickets' kinds, times and statuses, survey scores and choices, the
+    points ledger. An address that unsubscribed stays on that list, so that it is never
+    emailed offers again. Erasing again (the shop sent new details since) erases again.
+    """
+    from feedback.services import tickets_erase
+    from feedback.surveys.services import survey_data_erase
+    from loyalty.services import account_links_renew
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        customer.name, customer.email, customer.phone, customer.birthday = "", None, "", None
+        customer.marketing_consent = customer.survey_consent = False
+        customer.erased_at = now
+        customer.save()
+        timeline = Message.objects.filter(customer_id=customer_id)
+        timeline.filter(delivery=Delivery.PENDING).update(
+            delivery=Delivery.CANCELLED, next_attempt_at=None, last_error="personal data erased"
+        )
+        timeline.update(from_email="", to_email="", subject="", body="", body_html="", context={})
+        tickets_erase(customer_id=customer_id)
+        survey_data_erase(customer_id=customer_id, now=now)
+        account_links_renew(customer_id=customer_id)
+        interaction_log(
+            customer=customer,
+            entry=Entry.NOTE,
+            body=_("Personal data erased at the customer's request."),
+            author=author,
+            occurred_at=now,
+        )
+    return customer
 
 
 # --- Contacts and the timeline --------------------------------------------------------

@@ -57,6 +57,7 @@ from .models import (
     Rounding,
     Tier,
     TierBasis,
+    new_link_salt,
 )
 
 logger = logging.getLogger(__name__)
@@ -1327,3 +1328,10 @@ def tiers_changed_notify(changes: list[TierChange], *, now: datetime, chunk: int
             for change in part
             if change.customer_id in customers
         )
+
+
+def account_links_renew(*, customer_id: int) -> None:
+    """The links to the customer's loyalty page stop working (a new salt: no MAC made
+    before verifies); for an erasure of their personal data. The points and the ledger
+    stay: they hold no personal data, and the liability figures are made of them."""
+    Account.objects.filter(customer_id=customer_id).update(link_salt=new_link_salt())

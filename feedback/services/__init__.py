@@ -20,6 +20,7 @@ from .tickets import (
     ticket_resolve,
     ticket_status_change,
     ticket_wait,
+    tickets_erase,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "ticket_sla_sweep",
     "ticket_status_change",
     "ticket_wait",
+    "tickets_erase",
 ]

@@ -24,6 +24,7 @@ from ..models import (
     Priority,
     Team,
     Ticket,
+    TicketAccess,
     TicketChannel,
     TicketKind,
     TicketStatus,
@@ -501,3 +502,15 @@ def ticket_message_receive(
             _reopen(ticket, now)
         ticket.save()
     return ticket, message
+
+
+# What erased text reads as (the subject cannot be empty).
+ERASED_TEXT = "—"
+
+
+def tickets_erase(*, customer_id: int) -> None:
+    """The customer's personal data is being erased (customers.services.customer_erase):
+    what they wrote in their tickets' subjects and descriptions goes, and so do the
+    links to their ticket pages. The tickets themselves stay, for the service figures."""
+    Ticket.objects.filter(customer_id=customer_id).update(subject=ERASED_TEXT, description="")
+    TicketAccess.objects.filter(ticket__customer_id=customer_id).delete()

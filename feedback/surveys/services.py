@@ -44,6 +44,7 @@ from .models import (
     SurveyTrigger,
     TriggerKind,
     invitation_mac,
+    new_token_salt,
     parse_token,
 )
 from .selectors import month_rows_from_responses
@@ -987,3 +988,29 @@ def unsubscribe(*, email_address: str, now: datetime | None = None) -> bool:
 
 # Emails a customer may say no to (surveys now; offers and win-back campaigns later).
 OPTIONAL_KINDS = (INVITATION_KIND,)
+
+
+def survey_data_erase(*, customer_id: int, now: datetime) -> None:
+    """The customer's personal data is being erased (customers.services.customer_erase):
+    invitations waiting to go are not sent, the links already sent stop working (a new
+    salt: no MAC made before verifies), and free-text answers go. Scores and choices
+    stay: they say nothing about who answered, and the survey figures are made of them."""
+    SurveyInvitation.objects.filter(customer_id=customer_id, status=InvitationStatus.SCHEDULED).update(
+        status=InvitationStatus.SKIPPED, send_at=None, skip_reason=rule_message("no_email")[:200]
+    )
+    invitations = list(SurveyInvitation.objects.filter(customer_id=customer_id).only("pk", "status", "expires_at"))
+    for invitation in invitations:
+        invitation.token_salt = new_token_salt()
+        if invitation.status != InvitationStatus.ANSWERED:
+            invitation.expires_at = now
+    SurveyInvitation.objects.bulk_update(invitations, ["token_salt", "expires_at"])
+    responses = list(SurveyResponse.objects.filter(customer_id=customer_id).only("pk", "survey_id", "answers"))
+    free_text = {}
+    for survey_id, key in Question.objects.filter(
+        survey_id__in={response.survey_id for response in responses}, type=QuestionType.TEXT
+    ).values_list("survey_id", "key"):
+        free_text.setdefault(survey_id, set()).add(key)
+    for response in responses:
+        keys = free_text.get(response.survey_id, set())
+        response.answers = {key: value for key, value in response.answers.items() if key not in keys}
+    SurveyResponse.objects.bulk_update(responses, ["answers"])

@@ -1,0 +1,150 @@
+"""Erasing a customer's personal data at their request (customers.services.customer_erase):
+what identifies them goes from every table, every personal link stops working, emails
+waiting to go are cancelled, and the figures made of what stays do not change."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from customers.metrics import period_validate, retention_figures
+from customers.models import Customer, Delivery, Entry, Message, Order
+from customers.services import customer_erase, order_create
+from feedback.models import Survey, SurveyInvitation, SurveyResponse, Ticket, TicketAccess
+from feedback.services import ticket_message_receive, ticket_open
+from feedback.services.emails import ticket_link
+from feedback.surveys.models import InvitationStatus
+from feedback.surveys.services import survey_invite, survey_response_submit
+from loyalty.models import Account
+from loyalty.models import Entry as LedgerEntry
+from loyalty.notices import page_url
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "my flat is on Nørregade 12"
+
+
+@pytest.fixture
+def ann(program):
+    customer = Customer.objects.create(
+        external_id="C-1",
+        email="ann@example.com",
+        name="Ann Archer",
+        phone="+45 12 34 56 78",
+        birthday=date(1990, 5, 17),
+        marketing_consent=True,
+        survey_consent=True,
+    )
+    for number, day in enumerate((date(2025, 1, 10), date(2025, 6, 10), date(2026, 1, 10))):
+        order_create(
+            order_id=f"O-{number}",
+            customer_id="C-1",
+            placed_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+            total=Decimal("80.00"),
+            currency="EUR",
+            status="paid",
+        )
+    ticket = ticket_open(email="ann@example.com", name="Ann Archer", subject="Broken lid", description=SECRET)
+    ticket_message_receive(ticket=ticket, body=f"Again: {SECRET}", channel="email", from_email="ann@example.com")
+    return Customer.objects.get(pk=customer.pk)
+
+
+@pytest.fixture
+def program(db):
+    from loyalty.models import Program
+
+    return Program.objects.get()
+
+
+def links(customer: Customer) -> dict[str, str]:
+    """One of each personal link the customer can hold, made before the erasure."""
+    survey = Survey.objects.get(kind="nps")
+    sent = survey_invite(survey=survey, customer=customer, source="api")
+    answered = SurveyInvitation.objects.create(survey=survey, customer=customer, source="api", status="sent")
+    survey_response_submit(token=answered.token, answers={"score": "3", "reason": SECRET})  # a recovery ticket
+    now = datetime.now(UTC)
+    return {
+        "ticket": urlsplit(ticket_link(customer.tickets.order_by("id").first())).path,
+        "survey": urlsplit(sent.url()).path,
+        "loyalty": urlsplit(page_url(Account.objects.get(customer=customer), now=now)).path,
+    }
+
+
+def test_erasure_takes_what_identifies_the_customer_and_keeps_the_figures(ann, client):
+    period = period_validate(start=date(2026, 1, 1), end=date(2026, 3, 31))
+    figures = retention_figures(period)
+    personal = links(ann)
+    for path in personal.values():
+        assert client.get(path).status_code == 200, path
+    scheduled = SurveyInvitation.objects.create(
+        survey=Survey.objects.get(kind="csat"),
+        customer=ann,
+        source="api",
+        send_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    balance = Account.objects.get(customer=ann).balance
+    assert Message.objects.filter(customer=ann, delivery=Delivery.PENDING).exists()  # the acknowledgment
+
+    customer_erase(customer_id=ann.pk)
+
+    ann.refresh_from_db()
+    assert (ann.name, ann.email, ann.phone, ann.birthday) == ("", None, "", None)
+    assert not ann.marketing_consent and not ann.survey_consent and ann.erased_at is not None
+    assert ann.external_id == "C-1" and ann.orders.count() == 3
+    assert retention_figures(period) == figures
+    for message in Message.objects.filter(customer=ann).exclude(entry=Entry.NOTE):
+        assert (message.from_email, message.to_email, message.subject, message.body) == ("", "", "", "")
+        assert message.body_html == "" and message.context == {}
+        assert message.delivery != Delivery.PENDING
+    note = Message.objects.get(customer=ann, entry=Entry.NOTE)
+    assert note.body == "Personal data erased at the customer's request."
+    assert Ticket.objects.filter(customer=ann).count() == 2  # the complaint and the recovery one
+    for ticket in Ticket.objects.filter(customer=ann):
+        assert (ticket.subject, ticket.description) == ("—", "")
+    assert not TicketAccess.objects.exists()
+    for path in personal.values():
+        assert client.get(path).status_code == 404, path
+    scheduled.refresh_from_db()
+    assert scheduled.status == InvitationStatus.SKIPPED and scheduled.send_at is None
+    assert SurveyResponse.objects.get(customer=ann).answers == {"score": 3}
+    assert Account.objects.get(customer=ann).balance == balance
+    assert LedgerEntry.objects.filter(account__customer=ann).exists()
+    assert not Customer.objects.with_email("ann@example.com").exists()
+    dumped = (
+        repr(list(Message.objects.values()))
+        + repr(list(Ticket.objects.values()))
+        + repr(list(Customer.objects.values()))
+    )
+    assert SECRET not in dumped and "Ann Archer" not in dumped and "ann@example.com" not in dumped
+
+
+def test_a_manager_erases_from_the_customer_list_after_confirming(ann, manager_client, agent_client):
+    url = reverse("admin:customers_customer_changelist")
+    chosen = {"action": "erase_personal_data", ACTION_CHECKBOX_NAME: [ann.pk]}
+    page = manager_client.post(url, chosen)
+    assert page.status_code == 200 and "This cannot be undone." in page.content.decode()
+    assert Customer.objects.get(pk=ann.pk).erased_at is None  # asked, not done
+    manager_client.post(url, {**chosen, "apply": "1"})  # without the confirmation: the form again
+    assert Customer.objects.get(pk=ann.pk).erased_at is None
+    done = manager_client.post(url, {**chosen, "apply": "1", "confirm": "on"}, follow=True)
+    assert "The personal data of 1 customer was erased." in done.content.decode()
+    assert Customer.objects.get(pk=ann.pk).email is None
+    assert "erase_personal_data" not in agent_client.get(url).content.decode()
+    response = agent_client.post(url, {**chosen, "apply": "1", "confirm": "on"})
+    assert Message.objects.filter(customer=ann, entry=Entry.NOTE).count() == 1  # the agent's did nothing
+    assert response.status_code in (200, 302)
+
+
+def test_the_api_erases_for_managers_only(ann, manager_api, agent_api):
+    assert agent_api.post(f"/api/customers/{ann.pk}/erase/").status_code == 403
+    assert Customer.objects.get(pk=ann.pk).email == "ann@example.com"
+    response = manager_api.post(f"/api/customers/{ann.pk}/erase/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["email"] is None and body["name"] == "" and body["erased_at"]
+    assert manager_api.post("/api/customers/999999/erase/").status_code == 404
+    again = manager_api.post(f"/api/customers/{ann.pk}/erase/")  # erasing twice is harmless
+    assert again.status_code == 200 and Order.objects.filter(customer=ann).count() == 3

@@ -467,11 +467,23 @@ SAVED_ON_DELIVERY = [
 ]
 
 
+def _erased_recipient(message: Message) -> str | None:
+    """An email to a customer whose personal data was erased, to an address they no
+    longer have: the erasure cancels what is pending, but an email another transaction
+    wrote meanwhile (a sweep's follow-up, say) commits after it and is caught here."""
+    customer = message.customer if message.customer_id else None
+    if message.entry != Entry.OUTBOUND or customer is None or customer.erased_at is None:
+        return None
+    if message.to_email and message.to_email == (customer.email or "").lower():
+        return None  # an address the shop gave again since
+    return "the customer's personal data was erased"
+
+
 def _deliver(message: Message) -> str:
     """Check, write out and send one locked pending email; set its new state on the
     object (the caller saves). Returns sent, cancelled, retry or failed."""
     check = _REASON_CHECKS.get(message.kind)
-    reason = check(message) if check else None
+    reason = _erased_recipient(message) or (check(message) if check else None)
     if reason:
         message.delivery = Delivery.CANCELLED
         message.next_attempt_at = None

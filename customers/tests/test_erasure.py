@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from customers.metrics import period_validate, retention_figures
 from customers.models import Customer, Delivery, Entry, Message, Order
+from customers.outbox import Rendered, email, email_write, message_deliver
 from customers.services import customer_erase, order_create
 from feedback.models import Survey, SurveyInvitation, SurveyResponse, Ticket, TicketAccess
 from feedback.services import ticket_message_receive, ticket_open
@@ -148,3 +149,39 @@ def test_the_api_erases_for_managers_only(ann, manager_api, agent_api):
     assert manager_api.post("/api/customers/999999/erase/").status_code == 404
     again = manager_api.post(f"/api/customers/{ann.pk}/erase/")  # erasing twice is harmless
     assert again.status_code == 200 and Order.objects.filter(customer=ann).count() == 3
+
+
+def test_an_email_written_meanwhile_to_an_erased_customer_is_not_sent(ann, mailoutbox):
+    """The erasure cancels the emails pending when it runs; one that another transaction
+    wrote meanwhile (a resolution someone made at that moment) commits after it, with
+    the old address, and is cancelled when its delivery comes. Before, it was sent."""
+    customer_erase(customer_id=ann.pk)
+    late, _new = email_write(
+        email(
+            kind="ticket_resolved",
+            to_email="ann@example.com",
+            rendered=Rendered(subject="Still on it", text="Hello Ann", html=""),
+            language="en",
+            key="late:1",
+            customer=ann,
+            automatic=True,
+        )
+    )
+    assert late.entry == Entry.OUTBOUND and late.delivery == Delivery.PENDING
+    assert message_deliver(late.pk) == "cancelled"
+    assert mailoutbox == []
+    Customer.objects.filter(pk=ann.pk).update(email="ann.new@example.com")  # the shop sent an address again
+    again, _new = email_write(
+        email(
+            kind="ticket_resolved",
+            to_email="ann.new@example.com",
+            rendered=Rendered(subject="Still on it", text="Hello", html=""),
+            language="en",
+            key="late:2",
+            customer=Customer.objects.get(pk=ann.pk),
+            automatic=True,
+        )
+    )
+    outcome = message_deliver(again.pk)
+    assert outcome == "sent", Message.objects.get(pk=again.pk).last_error
+    assert len(mailoutbox) == 1

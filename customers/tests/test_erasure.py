@@ -133,6 +133,8 @@ def test_a_manager_erases_from_the_customer_list_after_confirming(ann, manager_c
     done = manager_client.post(url, {**chosen, "apply": "1", "confirm": "on"}, follow=True)
     assert "The personal data of 1 customer was erased." in done.content.decode()
     assert Customer.objects.get(pk=ann.pk).email is None
+    page = manager_client.get(reverse("admin:customers_customer_change", args=[ann.pk]))
+    assert page.status_code == 200 and "Personal data erased at the customer&#x27;s request." in page.content.decode()
     assert "erase_personal_data" not in agent_client.get(url).content.decode()
     response = agent_client.post(url, {**chosen, "apply": "1", "confirm": "on"})
     assert Message.objects.filter(customer=ann, entry=Entry.NOTE).count() == 1  # the agent's did nothing

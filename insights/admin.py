@@ -4,8 +4,10 @@ import copy
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Subquery
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language, ngettext
@@ -19,6 +21,7 @@ from retention_crm.texts import LANGUAGE_CODES
 from .campaigns import campaign_launch, campaign_results, won_back_orders
 from .customer360 import customer_figures, parse_cursor, timeline
 from .models import AtRiskCustomer, CampaignStatus, Outcome, Outreach, Segment, WinBackCampaign, WinBackRecipient
+from .personal_data import PERSONAL_DATA_PERMISSION, personal_data_response
 from .segments import SegmentRules, segment_customers
 from .services import outreach_close, outreach_take
 
@@ -66,7 +69,28 @@ class Customer360Admin(CustomerAdmin):
                 messages_url=reverse("admin:customers_message_changelist") + f"?customer__id__exact={obj.pk}",
                 log_url=reverse("admin:customers_message_add") + f"?customer={obj.pk}",
             )
+            if request.user.has_perm(PERSONAL_DATA_PERMISSION):
+                context["personal_data_url"] = reverse("admin:customers_customer_personal_data", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:customer_id>/personal-data/",
+                self.admin_site.admin_view(self.personal_data_view),
+                name="customers_customer_personal_data",
+            ),
+            *super().get_urls(),
+        ]
+
+    def personal_data_view(self, request, customer_id: int):
+        """The customer's data as a JSON file, for their request to see it."""
+        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
+            raise PermissionDenied
+        customer = get_object_or_404(Customer, pk=customer_id)
+        response = personal_data_response(customer)
+        response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}-personal-data.json"'
+        return response
 
 
 admin.site.unregister(Customer)

@@ -1,5 +1,6 @@
 """The dashboard's figures for scripts and BI tools: GET /api/metrics/dashboard/."""
 
+from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -7,9 +8,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.models import Customer
 from retention_crm.api import permission_required
 
 from .dashboard import DashboardPeriod, default_period, loyalty_cards, retention_cards, service_cards
+from .personal_data import PERSONAL_DATA_PERMISSION, personal_data_response
 from .views import DASHBOARD_PERMISSION, PeriodForm
 
 
@@ -60,4 +63,25 @@ class DashboardMetricsView(APIView):
         )
 
 
-urlpatterns = [path("metrics/dashboard/", DashboardMetricsView.as_view(), name="metrics-dashboard")]
+class PersonalDataView(APIView):
+    permission_classes = [permission_required(PERSONAL_DATA_PERMISSION)]
+
+    @extend_schema(
+        summary="Everything stored about a customer",
+        description="For the customer's request to see their data (the GDPR's right of access): the customer, "
+        "orders with lines, tickets, messages, survey invitations and answers, loyalty account, entries and "
+        "redemptions, and whether their address unsubscribed. Amounts are strings. Needs "
+        "customers.export_customer (the Support manager role).",
+        responses={
+            200: OpenApiResponse(description="The document"),
+            404: OpenApiResponse(description="No such customer"),
+        },
+    )
+    def get(self, request, customer_id: int):
+        return personal_data_response(get_object_or_404(Customer, pk=customer_id))
+
+
+urlpatterns = [
+    path("metrics/dashboard/", DashboardMetricsView.as_view(), name="metrics-dashboard"),
+    path("customers/<int:customer_id>/personal-data/", PersonalDataView.as_view(), name="customer-personal-data"),
+]

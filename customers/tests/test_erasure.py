@@ -153,37 +153,32 @@ def test_the_api_erases_for_managers_only(ann, manager_api, agent_api):
     assert again.status_code == 200 and Order.objects.filter(customer=ann).count() == 3
 
 
+def resolved_email(customer: Customer, to: str, key: str) -> Message:
+    """A ticket_resolved email to the customer, written as another transaction would."""
+    rendered = Rendered(subject="Resolved", text="Hello", html="")
+    message = email(
+        kind="ticket_resolved",
+        to_email=to,
+        rendered=rendered,
+        language="en",
+        key=key,
+        customer=customer,
+        automatic=True,
+    )
+    return email_write(message)[0]
+
+
 def test_an_email_written_meanwhile_to_an_erased_customer_is_not_sent(ann, mailoutbox):
     """The erasure cancels the emails pending when it runs; one that another transaction
     wrote meanwhile (a resolution someone made at that moment) commits after it, with
     the old address, and is cancelled when its delivery comes. Before, it was sent."""
     customer_erase(customer_id=ann.pk)
-    late, _new = email_write(
-        email(
-            kind="ticket_resolved",
-            to_email="ann@example.com",
-            rendered=Rendered(subject="Still on it", text="Hello Ann", html=""),
-            language="en",
-            key="late:1",
-            customer=ann,
-            automatic=True,
-        )
-    )
+    late = resolved_email(ann, "ann@example.com", "late:1")
     assert late.entry == Entry.OUTBOUND and late.delivery == Delivery.PENDING
     assert message_deliver(late.pk) == "cancelled"
     assert mailoutbox == []
     Customer.objects.filter(pk=ann.pk).update(email="ann.new@example.com")  # the shop sent an address again
-    again, _new = email_write(
-        email(
-            kind="ticket_resolved",
-            to_email="ann.new@example.com",
-            rendered=Rendered(subject="Still on it", text="Hello", html=""),
-            language="en",
-            key="late:2",
-            customer=Customer.objects.get(pk=ann.pk),
-            automatic=True,
-        )
-    )
+    again = resolved_email(Customer.objects.get(pk=ann.pk), "ann.new@example.com", "late:2")
     outcome = message_deliver(again.pk)
     assert outcome == "sent", Message.objects.get(pk=again.pk).last_error
     assert len(mailoutbox) == 1

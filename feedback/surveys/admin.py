@@ -6,7 +6,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, render
@@ -26,8 +26,10 @@ from ..models import Ticket
 from .models import (
     EXPIRED,
     LANGUAGE_CODES,
+    SCORED_QUESTIONS,
     InvitationStatus,
     Question,
+    QuestionType,
     Survey,
     SurveyCampaign,
     SurveyInvitation,
@@ -78,14 +80,42 @@ class QuestionForm(TranslatedTextsForm):
 
 
 class QuestionFormSet(BaseInlineFormSet):
-    """A condition names an earlier question of the same survey and some of its answers:
-    the form shows a question after the one it depends on, and the answers are checked
-    in order, so a condition on itself, a later question, another survey's question or
-    an answer the question cannot have would hide the question for good."""
+    """The rules the questions of a survey obey together: the conditions, and the
+    questions a standard kind's scores are computed from."""
 
     def clean(self):
         super().clean()
         kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        self._check_conditions(kept)
+        self._check_scored_questions(kept)
+
+    def _check_scored_questions(self, kept):
+        """An NPS, CSAT or CLI survey's scores are computed from fixed questions: without
+        one of them, or on another scale, the survey figures would quietly go wrong."""
+        by_key = {form.instance.key: form.instance for form in kept}
+        for key, (low, high) in SCORED_QUESTIONS.get(self.instance.kind, {}).items():
+            question = by_key.get(key)
+            if not (
+                question is not None
+                and question.type == QuestionType.SCALE
+                and (question.scale_min, question.scale_max) == (low, high)
+                and question.required
+                and question.show_if_question_id is None
+            ):
+                raise ValidationError(
+                    _(
+                        "A survey of this kind needs the scale question “%(key)s” from %(low)d to %(high)d, "
+                        "required and always shown: its scores are computed from it."
+                    )
+                    % {"key": key, "low": low, "high": high}
+                )
+
+    def _check_conditions(self, kept):
+        """A condition names an earlier question of the same survey and some of its
+        answers: the form shows a question after the one it depends on, and the answers
+        are checked in order, so a condition on itself, a later question, another
+        survey's question or an answer the question cannot have would hide the question
+        for good."""
         saved = {form.instance.pk: form.instance for form in kept if form.instance.pk}
         for form in kept:
             condition = form.cleaned_data.get("show_if_question")

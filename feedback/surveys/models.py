@@ -85,6 +85,15 @@ class SurveyKind(models.TextChoices):
     CUSTOM = "custom", _("Custom")
 
 
+# The questions each standard kind's scores are computed from (METRICS.md): their keys
+# and scales. A survey of that kind must ask each of them, required and unconditional.
+SCORED_QUESTIONS = {
+    SurveyKind.NPS: {"score": (0, 10)},
+    SurveyKind.CSAT: {"score": (1, 5)},
+    SurveyKind.CLI: {"recommend": (1, 6), "rebuy": (1, 6), "try": (1, 6)},
+}
+
+
 class Survey(models.Model):
     name = models.CharField(_("name"), max_length=200, help_text=_("For staff; customers see the title."))
     kind = models.CharField(_("kind"), max_length=10, choices=SurveyKind.choices, default=SurveyKind.CUSTOM)

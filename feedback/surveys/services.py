@@ -31,6 +31,7 @@ from retention_crm.errors import Conflict
 
 from ..models import ACTIVE_STATUSES, Priority, Ticket, TicketChannel, TicketKind
 from .models import (
+    SCORED_QUESTIONS,
     InvitationSource,
     InvitationStatus,
     Question,
@@ -667,7 +668,7 @@ def headline_score(kind: str, answers: dict) -> Decimal | None:
     return None
 
 
-CLI_KEYS = ("recommend", "rebuy", "try")
+CLI_KEYS = tuple(SCORED_QUESTIONS[SurveyKind.CLI])
 
 
 def is_unhappy(kind: str, score: Decimal | None) -> bool:

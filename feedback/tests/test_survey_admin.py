@@ -277,7 +277,7 @@ def change_form(survey: Survey) -> dict:
             prefix + "position": str(question.position),
             prefix + "key": question.key,
             prefix + "type": question.type,
-            prefix + "required": "on",
+            **({prefix + "required": "on"} if question.required else {}),
             prefix + "scale_min": str(question.scale_min),
             prefix + "scale_max": str(question.scale_max),
             prefix + "choices": json.dumps(question.choices),
@@ -345,3 +345,29 @@ def test_a_condition_names_an_earlier_question_of_the_survey_and_its_answers(man
     fine = {"questions-3-show_if_question": str(first.pk), "questions-3-show_if_values": '["0", "1"]'}
     assert manager_client.post(url, {**change_form(survey), **fine}).status_code == 302
     assert Question.objects.get(key="after").show_if_question == first
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"questions-0-scale_min": "1", "questions-0-scale_max": "5"}, "score"),
+        ({"questions-0-DELETE": "on"}, "score"),
+        ({"questions-0-key": "points"}, "score"),
+        ({"questions-0-required": None}, "score"),
+        ({"kind": "cli"}, "recommend"),
+    ],
+)
+def test_a_standard_survey_keeps_the_questions_its_scores_come_from(manager_client, change, key):
+    """NPS is computed from the answers to "score" on 0-10: a manager who moved the
+    question to 1-5, renamed, deleted or made it optional (or turned the survey into a
+    CLI one) saved it, and the NPS figures went quietly wrong."""
+    nps = Survey.objects.get(kind="nps")
+    url = f"/admin/feedback/survey/{nps.pk}/change/"
+    form = {**change_form(nps), "questions-0-DELETE": ""}
+    assert manager_client.post(url, form).status_code == 302  # unchanged: fine
+    changed = {name: value for name, value in {**form, **change}.items() if value is not None}
+    response = manager_client.post(url, changed)
+    assert response.status_code == 200
+    assert f"the scale question “{key}”" in html.unescape(response.content.decode())
+    score = nps.questions.get(key="score")
+    assert (score.scale_min, score.scale_max, score.required) == (0, 10, True)

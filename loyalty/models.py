@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer, Order, OrderStatus, Product, default_currency
+from customers.models import Customer, Order, OrderStatus, Product, currency_validator, default_currency
 from retention_crm.texts import TextsInLanguages, in_language
 from retention_crm.tokens import link_mac
 
@@ -61,6 +61,8 @@ class Program(models.Model):
         _("currency"),
         max_length=3,
         default=default_currency,
+        # Compared with the orders' codes, always upper case: "eur" would match none.
+        validators=[currency_validator],
         help_text=_("Orders in another currency earn no points."),
     )
     earning_statuses = models.JSONField(

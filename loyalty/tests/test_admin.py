@@ -163,3 +163,12 @@ def test_a_tier_ranked_higher_asks_a_higher_threshold(manager_client):
         "Bronze ranks higher and asks 0.00: a lower rank needs a lower threshold."
     ]
     assert manager_client.post(url, {**form, "threshold": str(silver.threshold + 1)}).status_code == 302
+
+
+def test_the_rules_currency_is_a_code_orders_can_match(manager_client, program):
+    """Orders carry their currency in upper case: rules saved with "eur" matched no
+    order, and nothing earned points, without a word."""
+    url = "/admin/loyalty/program/1/change/"
+    errors = manager_client.post(url, {"currency": "eur"}).context["adminform"].form.errors
+    assert errors["currency"] == ["Use a three-letter ISO 4217 code such as EUR."]
+    assert "currency" not in manager_client.post(url, {"currency": "EUR"}).context["adminform"].form.errors

@@ -223,6 +223,27 @@ class SurveyTrigger(models.Model):
     def __str__(self) -> str:
         return str(self.get_kind_display())
 
+    def clean(self) -> None:
+        """Each trigger asks its own kind of survey: its schedule and the figures made of
+        the answers (CSAT per agent, NPS per month) go by that kind, so a survey of
+        another kind would be sent on the wrong schedule and counted nowhere."""
+        wanted = TRIGGER_SURVEY_KINDS[self.kind]
+        if self.survey_id is not None and self.survey.kind != wanted:
+            raise ValidationError(
+                {
+                    "survey": _("Choose a survey of the kind “%(kind)s”: this trigger sends those.")
+                    % {"kind": wanted.label}
+                }
+            )
+
+
+# The kind of survey each trigger sends.
+TRIGGER_SURVEY_KINDS = {
+    TriggerKind.CSAT_AFTER_TICKET: SurveyKind.CSAT,
+    TriggerKind.NPS_PERIODIC: SurveyKind.NPS,
+    TriggerKind.CLI_REPEAT: SurveyKind.CLI,
+}
+
 
 class InvitationSource(models.TextChoices):
     CSAT_AFTER_TICKET = "csat_after_ticket", _("After a resolved ticket")

@@ -371,3 +371,17 @@ def test_a_standard_survey_keeps_the_questions_its_scores_come_from(manager_clie
     assert f"the scale question “{key}”" in html.unescape(response.content.decode())
     score = nps.questions.get(key="score")
     assert (score.scale_min, score.scale_max, score.required) == (0, 10, True)
+
+
+def test_a_trigger_sends_surveys_of_its_own_kind(manager_client):
+    """The CSAT trigger pointed at the NPS survey was saved: its invitations then went
+    on the CSAT schedule, and their answers counted as neither CSAT per agent nor as
+    NPS asked on its own schedule."""
+    trigger = SurveyTrigger.objects.get(kind="csat_after_ticket")
+    form = {"enabled": "on", "delay": "01:00:00", "first_after_days": "7", "every_days": "60"}
+    url = f"/admin/feedback/surveytrigger/{trigger.pk}/change/"
+    response = manager_client.post(url, {**form, "survey": Survey.objects.get(kind="nps").pk})
+    assert response.context["adminform"].form.errors["survey"] == [
+        "Choose a survey of the kind “CSAT (1–5: how satisfied were you?)”: this trigger sends those."
+    ]
+    assert manager_client.post(url, {**form, "survey": Survey.objects.get(kind="csat").pk}).status_code == 302

@@ -234,7 +234,7 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
     points ledger. An address that unsubscribed stays on that list, so that it is never
     emailed offers again. Erasing again (the shop sent new details since) erases again.
     """
-    from feedback.services import tickets_erase
+    from feedback.services import support_data_erase
     from feedback.surveys.services import survey_data_erase
     from loyalty.services import account_links_renew
 
@@ -250,7 +250,7 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
             delivery=Delivery.CANCELLED, next_attempt_at=None, last_error="personal data erased"
         )
         timeline.update(from_email="", to_email="", subject="", body="", body_html="", context={})
-        tickets_erase(customer_id=customer_id)
+        support_data_erase(customer_id=customer_id)
         survey_data_erase(customer_id=customer_id, now=now)
         account_links_renew(customer_id=customer_id)
         interaction_log(

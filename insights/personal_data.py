@@ -16,7 +16,7 @@ from django.db.models import F
 from django.http import HttpResponse
 
 from customers.models import Customer, Message, Order, OrderLine, Unsubscribe
-from feedback.models import SurveyInvitation, SurveyResponse, Ticket
+from feedback.models import Reminder, SurveyInvitation, SurveyResponse, Ticket
 from loyalty.models import Account, Entry, Redemption
 
 FORMAT_VERSION = 1
@@ -63,6 +63,11 @@ def personal_data(customer: Customer) -> dict:
                 "sent_at",
                 "ticket_id",
             )
+        ),
+        "reminders": list(
+            Reminder.objects.filter(customer=customer)
+            .order_by("-due_at", "-id")
+            .values("kind", "due_at", "note", "done_at", "outcome", "ticket_id")
         ),
         "survey_invitations": list(
             SurveyInvitation.objects.filter(customer=customer)

@@ -8,6 +8,7 @@ from .tickets import (
     ReplyAfter,
     TransitionError,
     can_change_status,
+    support_data_erase,
     ticket_assign,
     ticket_classify,
     ticket_close,
@@ -20,7 +21,6 @@ from .tickets import (
     ticket_resolve,
     ticket_status_change,
     ticket_wait,
-    tickets_erase,
 )
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "reminder_done",
     "reminder_reschedule",
     "reminder_sweep",
+    "support_data_erase",
     "ticket_assign",
     "ticket_autoclose_sweep",
     "ticket_classify",
@@ -47,5 +48,4 @@ __all__ = [
     "ticket_sla_sweep",
     "ticket_status_change",
     "ticket_wait",
-    "tickets_erase",
 ]

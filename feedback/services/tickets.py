@@ -22,6 +22,7 @@ from retention_crm.errors import Conflict
 
 from ..models import (
     Priority,
+    Reminder,
     Team,
     Ticket,
     TicketAccess,
@@ -508,9 +509,11 @@ def ticket_message_receive(
 ERASED_TEXT = "—"
 
 
-def tickets_erase(*, customer_id: int) -> None:
+def support_data_erase(*, customer_id: int) -> None:
     """The customer's personal data is being erased (customers.services.customer_erase):
-    what they wrote in their tickets' subjects and descriptions goes, and so do the
-    links to their ticket pages. The tickets themselves stay, for the service figures."""
+    what they wrote in their tickets' subjects and descriptions goes, so do the links to
+    their ticket pages and what staff wrote in reminders about them. The tickets and
+    reminders themselves stay, for the service figures."""
     Ticket.objects.filter(customer_id=customer_id).update(subject=ERASED_TEXT, description="")
     TicketAccess.objects.filter(ticket__customer_id=customer_id).delete()
+    Reminder.objects.filter(customer_id=customer_id).update(note="", outcome="")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -13,7 +14,7 @@ from customers.models import Entry as TimelineEntry
 from customers.models import Message, OrderLine, Product, Unsubscribe
 from customers.services import customer_erase
 from customers.tests.factories import CustomerFactory, OrderFactory
-from feedback.models import SlaPolicy, Survey, SurveyInvitation, SurveyResponse, Ticket
+from feedback.models import Reminder, SlaPolicy, Survey, SurveyInvitation, SurveyResponse, Ticket
 from insights.personal_data import personal_data
 from loyalty.models import Account, Entry, Redemption, Reward
 
@@ -24,6 +25,7 @@ T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 def history(customer, size: int = 1) -> None:
     """`size` records of every kind the document holds."""
+    staff = User.objects.get_or_create(username="pd-staff")[0]
     mug = Product.objects.get_or_create(sku="MUG", defaults={"name": "Mug"})[0]
     account = Account.objects.create(customer=customer, referral_code=f"REF{customer.pk:05d}", balance=25 * size)
     survey = Survey.objects.get(kind="nps")
@@ -60,6 +62,9 @@ def history(customer, size: int = 1) -> None:
         Redemption.objects.create(
             account=account, reward=reward, points=0, code=f"PD{customer.pk}X{number}", given=True
         )
+        Reminder.objects.create(
+            customer=customer, ticket=ticket, note="Call about the lid", due_at=moment, assignee=staff
+        )
 
 
 def test_the_document_holds_every_kind_of_record():
@@ -78,6 +83,7 @@ def test_the_document_holds_every_kind_of_record():
     assert data["survey_invitations"][0]["survey_name"] == "NPS"
     assert data["loyalty"]["balance"] == 25 and data["loyalty"]["entries"][0]["reason"] == "Sorry"
     assert data["loyalty"]["redemptions"][0]["code"].startswith("PD")
+    assert data["reminders"][0]["note"] == "Call about the lid"
     assert data["unsubscribed"] is True
 
 
@@ -90,7 +96,7 @@ def test_the_queries_do_not_grow_with_the_history():
         with CaptureQueriesContext(connection) as queries:
             document = personal_data(customer)
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 10
+    assert counts[0] == counts[1] <= 11
     assert len(document["orders"]) == 6 and len(document["loyalty"]["entries"]) == 6
 
 
@@ -122,6 +128,7 @@ def test_after_an_erasure_the_document_shows_what_is_left():
     customer.refresh_from_db()
     text = json.dumps(personal_data(customer), default=str)
     assert "ann@example.com" not in text and "Ann Archer" not in text and "The lid" not in text
+    assert "Call about the lid" not in text
     document = personal_data(customer)
     assert document["customer"]["erased_at"] is not None and len(document["orders"]) == 1
     assert document["survey_responses"][0]["answers"] == {"score": 4}

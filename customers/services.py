@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -245,11 +246,20 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
         customer.marketing_consent = customer.survey_consent = False
         customer.erased_at = now
         customer.save()
-        timeline = Message.objects.filter(customer_id=customer_id)
-        timeline.filter(delivery=Delivery.PENDING).update(
-            delivery=Delivery.CANCELLED, next_attempt_at=None, last_error="personal data erased"
+        # Every message blanked (a mail server's error may quote the address too), and
+        # the pending ones cancelled, in one statement.
+        pending = Q(delivery=Delivery.PENDING)
+        Message.objects.filter(customer_id=customer_id).update(
+            from_email="",
+            to_email="",
+            subject="",
+            body="",
+            body_html="",
+            context={},
+            delivery=Case(When(pending, then=Value(Delivery.CANCELLED)), default=F("delivery")),
+            last_error=Case(When(pending, then=Value("personal data erased")), default=Value("")),
+            next_attempt_at=None,
         )
-        timeline.update(from_email="", to_email="", subject="", body="", body_html="", context={})
         support_data_erase(customer_id=customer_id)
         survey_data_erase(customer_id=customer_id, now=now)
         account_links_renew(customer_id=customer_id)

@@ -247,9 +247,10 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
         customer.erased_at = now
         customer.save()
         # Every message blanked (a mail server's error may quote the address too), and
-        # the pending ones cancelled, in one statement.
+        # the pending ones cancelled, in one statement: the timeline's, and the staff
+        # emails about one of their tickets (which name the customer).
         pending = Q(delivery=Delivery.PENDING)
-        Message.objects.filter(customer_id=customer_id).update(
+        Message.objects.filter(Q(customer_id=customer_id) | Q(ticket__customer_id=customer_id)).update(
             from_email="",
             to_email="",
             subject="",

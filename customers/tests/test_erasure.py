@@ -50,6 +50,10 @@ def ann(program):
         )
     ticket = ticket_open(email="ann@example.com", name="Ann Archer", subject="Broken lid", description=SECRET)
     ticket_message_receive(ticket=ticket, body=f"Again: {SECRET}", channel="email", from_email="ann@example.com")
+    Message.objects.create(  # a warning to the assignee, which names the customer
+        ticket=ticket, entry=Entry.STAFF, kind="sla_warning", to_email="agent@example.com",
+        subject="Ticket due", body="Ticket of Ann Archer is due to be resolved.", delivery=Delivery.SENT,
+    )  # fmt: skip
     return Customer.objects.get(pk=customer.pk)
 
 

@@ -13,9 +13,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from retention_crm.db import Rows, insert_unless_taken, rows_together
 
@@ -222,7 +223,7 @@ def orders_delete(*, order_ids: Iterable[int]) -> int:
 # --- Erasure ----------------------------------------------------------------------------
 
 
-def customer_erase(*, customer_id: int, author=None, now: datetime | None = None) -> Customer:
+def customer_erase(*, customer_id: int, author=None, now: datetime | None = None, why: str = "") -> Customer:
     """Erase what identifies a customer, at their request (the GDPR's right to erasure),
     in one transaction: name, email, phone and birthday; the addresses and texts of every
     message of their timeline, and emails still waiting to go (cancelled); what they
@@ -234,6 +235,7 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
     and their lines, tickets' kinds, times and statuses, survey scores and choices, the
     points ledger. An address that unsubscribed stays on that list, so that it is never
     emailed offers again. Erasing again (the shop sent new details since) erases again.
+    `why` goes on the timeline's note (by default: at the customer's request).
     """
     from feedback.services import support_data_erase
     from feedback.surveys.services import survey_data_erase
@@ -267,11 +269,54 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
         interaction_log(
             customer=customer,
             entry=Entry.NOTE,
-            body=_("Personal data erased at the customer's request."),
+            body=why or _("Personal data erased at the customer's request."),
             author=author,
             occurred_at=now,
         )
     return customer
+
+
+# Customers erased per query of `inactive_customers_erase` (each in a transaction of its own).
+INACTIVE_ERASE_BATCH = 200
+
+
+def inactive_customers(*, since: datetime, limit: int, after: int = 0) -> list[int]:
+    """Customers not erased yet without a sign of life since `since`: first seen before
+    it, and no order, message (either way) or ticket since, and no ticket still open.
+    The first `limit` by id after `after` (each batch starts where the last one ended,
+    instead of reading past the ones just erased again)."""
+    from feedback.models import ACTIVE_STATUSES, Ticket
+
+    mine = {"customer": OuterRef("pk")}
+    return list(
+        Customer.objects.filter(pk__gt=after, erased_at__isnull=True, first_seen__lt=since, created_at__lt=since)
+        .exclude(Exists(Order.objects.filter(**mine, placed_at__gte=since)))
+        .exclude(Exists(Message.objects.filter(**mine, occurred_at__gte=since)))
+        .exclude(Exists(Ticket.objects.filter(Q(created_at__gte=since) | Q(status__in=ACTIVE_STATUSES), **mine)))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def inactive_customers_erase(*, now: datetime | None = None, batch: int = INACTIVE_ERASE_BATCH) -> int:
+    """The nightly job: erase the personal data of customers inactive for
+    CUSTOMER_ERASE_INACTIVE_DAYS (nothing when it is 0). Returns how many."""
+    days = settings.CUSTOMER_ERASE_INACTIVE_DAYS
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    why = ngettext(
+        "Personal data erased after %(days)d day without activity.",
+        "Personal data erased after %(days)d days without activity.",
+        days,
+    ) % {"days": days}
+    erased = last = 0
+    while ids := inactive_customers(since=since, limit=batch, after=last):
+        for customer_id in ids:
+            customer_erase(customer_id=customer_id, now=now, why=why)
+        erased, last = erased + len(ids), ids[-1]
+    return erased
 
 
 # --- Contacts and the timeline --------------------------------------------------------

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from .metrics import fold_pending
 from .outbox import DELIVERY_CHUNK, messages_deliver
+from .services import inactive_customers_erase
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +59,11 @@ def deliver_messages(message_ids: list[int]) -> None:
             deliver_messages.apply_async((message_ids[start : start + DELIVERY_CHUNK],))
         return
     messages_deliver(message_ids)
+
+
+@shared_task(ignore_result=True)
+def erase_inactive_customers() -> None:
+    """Nightly: the personal data of customers inactive for CUSTOMER_ERASE_INACTIVE_DAYS."""
+    erased = inactive_customers_erase()
+    if erased:
+        logger.info("Erased the personal data of %d inactive customers", erased)

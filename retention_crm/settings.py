@@ -264,6 +264,16 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR = env.int("AUTOMATIC_EMAILS_PER_ADDRESS_PER_HOUR", default=10)
 
 
+# --- Personal data -------------------------------------------------------------------
+
+# Customers with no sign of life for this many days (no order, message or ticket, none
+# still open) have their personal data erased by the nightly job, as an erasure at their
+# request would (customers.services.inactive_customers_erase). 0, the default: never. At
+# least a year: a typo of 3 would otherwise erase nearly everybody overnight.
+CUSTOMER_ERASE_INACTIVE_DAYS = env.int("CUSTOMER_ERASE_INACTIVE_DAYS", default=0)
+if 0 < CUSTOMER_ERASE_INACTIVE_DAYS < 365:
+    raise ImproperlyConfigured("CUSTOMER_ERASE_INACTIVE_DAYS must be 0 (never) or at least 365.")
+
 # --- Tickets -------------------------------------------------------------------------
 
 # A resolved ticket closes itself after this many days without a word from the customer.
@@ -384,6 +394,11 @@ CELERY_BEAT_SCHEDULE = {
     "loyalty-nightly": {"task": "loyalty.tasks.loyalty_nightly", "schedule": crontab(hour=2, minute=30)},
     # Churn risk and predicted CLV of every customer, after the tiers changed.
     "insights-nightly": {"task": "insights.tasks.insights_nightly", "schedule": crontab(hour=3, minute=15)},
+    # Personal data of customers inactive for CUSTOMER_ERASE_INACTIVE_DAYS (when set).
+    "erase-inactive-customers": {
+        "task": "customers.tasks.erase_inactive_customers",
+        "schedule": crontab(hour=4, minute=0),
+    },
     # Last week's figures to the managers, Monday morning.
     "insights-weekly": {
         "task": "insights.tasks.insights_weekly",

@@ -13,7 +13,7 @@ from django.urls import reverse
 from customers.metrics import period_validate, retention_figures
 from customers.models import Customer, Delivery, Entry, Message, Order
 from customers.outbox import Rendered, email, email_write, message_deliver
-from customers.services import customer_erase, order_create
+from customers.services import customer_erase, inactive_customers_erase, order_create
 from feedback.models import Survey, SurveyInvitation, SurveyResponse, Ticket, TicketAccess
 from feedback.services import ticket_message_receive, ticket_open
 from feedback.services.emails import ticket_link
@@ -188,3 +188,61 @@ def test_an_email_written_meanwhile_to_an_erased_customer_is_not_sent(ann, mailo
     outcome = message_deliver(again.pk)
     assert outcome == "sent", Message.objects.get(pk=again.pk).last_error
     assert len(mailoutbox) == 1
+
+
+def test_customers_inactive_for_the_set_days_are_erased_at_night_and_no_others(settings, program):
+    """CUSTOMER_ERASE_INACTIVE_DAYS: only customers with no order, message or ticket in
+    that time, and none still open, are erased; 0 erases nobody."""
+    now = datetime(2026, 12, 1, 4, tzinfo=UTC)
+    long_ago = now - timedelta(days=1000)
+
+    def customer(name: str, *, created=long_ago) -> Customer:
+        made = Customer.objects.create(external_id=name, email=f"{name}@example.com", name=name, first_seen=long_ago)
+        Customer.objects.filter(pk=made.pk).update(created_at=created)
+        return made
+
+    def order(owner: Customer, placed_at: datetime) -> None:
+        order_create(order_id=f"{owner.external_id}-{placed_at:%Y%m%d}", customer_id=owner.external_id,
+                     placed_at=placed_at, total=Decimal("10.00"), currency="EUR", status="paid")  # fmt: skip
+
+    gone = customer("gone")
+    order(gone, long_ago)
+    never_bought = customer("silent")  # a contact who never ordered or wrote since
+    recent_buyer = customer("buyer")
+    order(recent_buyer, now - timedelta(days=100))
+    open_complaint = customer("complaint")
+    ticket = ticket_open(email="complaint@example.com", subject="Still broken", description="x")
+    Ticket.objects.filter(pk=ticket.pk).update(created_at=long_ago)
+    Message.objects.filter(customer=open_complaint).update(occurred_at=long_ago)
+    wrote_lately = customer("wrote")
+    Message.objects.create(
+        customer=wrote_lately, entry=Entry.INBOUND, body="Hello?", occurred_at=now - timedelta(days=30)
+    )
+    just_imported = customer("imported", created=now - timedelta(days=2))
+
+    settings.CUSTOMER_ERASE_INACTIVE_DAYS = 0
+    assert inactive_customers_erase(now=now) == 0
+    settings.CUSTOMER_ERASE_INACTIVE_DAYS = 730
+    assert inactive_customers_erase(now=now, batch=1) == 2  # one batch each
+    never_bought.refresh_from_db()
+    assert never_bought.erased_at == now
+    gone.refresh_from_db()
+    assert gone.erased_at == now and gone.email is None and gone.orders.count() == 1
+    note = Message.objects.get(customer=gone, entry=Entry.NOTE)
+    assert note.body == "Personal data erased after 730 days without activity."
+    for kept in (recent_buyer, open_complaint, wrote_lately, just_imported):
+        kept.refresh_from_db()
+        assert kept.erased_at is None and kept.email, kept.external_id
+    assert inactive_customers_erase(now=now) == 0  # nothing more; the erased stay out
+
+
+def test_a_retention_shorter_than_a_year_is_refused_at_start():
+    """A typo of 3 would erase nearly everybody overnight."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CUSTOMER_ERASE_INACTIVE_DAYS": "3"}
+    done = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "CUSTOMER_ERASE_INACTIVE_DAYS must be 0 (never) or at least 365." in done.stderr

@@ -261,9 +261,10 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
             "sent to them; survey free-text answers; their personal links. Emails waiting to go are "
             "cancelled. Kept, for the figures: orders, ticket times and statuses, survey scores and points."
         )
-        return action_form_page(
-            self, request, form=form, title=_("Erase personal data"), action="erase_personal_data", intro=intro
-        )
+        title = ngettext(
+            "Erase the personal data of %(count)d customer", "Erase the personal data of %(count)d customers", len(ids)
+        ) % {"count": len(ids)}
+        return action_form_page(self, request, form=form, title=title, action="erase_personal_data", intro=intro)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -133,6 +133,7 @@ def test_a_manager_erases_from_the_customer_list_after_confirming(ann, manager_c
     chosen = {"action": "erase_personal_data", ACTION_CHECKBOX_NAME: [ann.pk]}
     page = manager_client.post(url, chosen)
     assert page.status_code == 200 and "This cannot be undone." in page.content.decode()
+    assert "Erase the personal data of 1 customer" in page.content.decode()
     assert Customer.objects.get(pk=ann.pk).erased_at is None  # asked, not done
     manager_client.post(url, {**chosen, "apply": "1"})  # without the confirmation: the form again
     assert Customer.objects.get(pk=ann.pk).erased_at is None

@@ -1,18 +1,42 @@
-"""make bench [BENCH="dataset metrics admin api import tickets support surveys loyalty insights"]"""
+"""make bench [BENCH="dataset metrics admin api import tickets support surveys loyalty insights privacy"]"""
 
 import sys
 import time
 
 from .common import Report, setup_django, vacuum_as_autovacuum_would
 
-SUITES = ["dataset", "metrics", "admin", "api", "import", "tickets", "support", "surveys", "loyalty", "insights"]
+SUITES = [
+    "dataset",
+    "metrics",
+    "admin",
+    "api",
+    "import",
+    "tickets",
+    "support",
+    "surveys",
+    "loyalty",
+    "insights",
+    "privacy",
+]
 # Parts of a suite, to measure one figure again without the rest (not run by default).
 PARTS = ["loyalty-nightly", "loyalty-redemptions", "loyalty-ingest", "surveys-submissions"]
 
 
 def main(argv: list[str]) -> int:
     setup_django()
-    from . import admin_list, api_orders, dataset, imports, insights, loyalty, metrics, support, surveys, tickets
+    from . import (
+        admin_list,
+        api_orders,
+        dataset,
+        imports,
+        insights,
+        loyalty,
+        metrics,
+        privacy,
+        support,
+        surveys,
+        tickets,
+    )
 
     chosen = argv or SUITES
     unknown = set(chosen) - set(SUITES) - set(PARTS)
@@ -35,6 +59,7 @@ def main(argv: list[str]) -> int:
         "surveys": surveys.run,
         "loyalty": loyalty.run,
         "insights": insights.run,
+        "privacy": privacy.run,
         "loyalty-nightly": loyalty.run_nightly,
         "loyalty-redemptions": loyalty.run_redemptions,
         "loyalty-ingest": loyalty.run_ingest,

@@ -276,31 +276,33 @@ def customer_erase(*, customer_id: int, author=None, now: datetime | None = None
     return customer
 
 
-# Customers erased per query of `inactive_customers_erase` (each in a transaction of its own).
-INACTIVE_ERASE_BATCH = 200
-
-
-def inactive_customers(*, since: datetime, limit: int, after: int = 0) -> list[int]:
-    """Customers not erased yet without a sign of life since `since`: first seen before
-    it, and no order, message (either way) or ticket since, and no ticket still open.
-    The first `limit` by id after `after` (each batch starts where the last one ended,
-    instead of reading past the ones just erased again)."""
+def inactive_customers(*, since: datetime, among: Sequence[int] | None = None) -> list[int]:
+    """Customers not erased yet without a sign of life since `since` (of `among`, when
+    given): first seen and created before it, no order, message (either way) or ticket
+    since, and no ticket still open. One set-based query: hash anti-joins over what
+    happened since, however many customers there are."""
     from feedback.models import ACTIVE_STATUSES, Ticket
 
     mine = {"customer": OuterRef("pk")}
+    customers = Customer.objects.filter(erased_at__isnull=True, first_seen__lt=since, created_at__lt=since)
+    if among is not None:
+        customers = customers.filter(pk__in=among)
     return list(
-        Customer.objects.filter(pk__gt=after, erased_at__isnull=True, first_seen__lt=since, created_at__lt=since)
-        .exclude(Exists(Order.objects.filter(**mine, placed_at__gte=since)))
+        customers.exclude(Exists(Order.objects.filter(**mine, placed_at__gte=since)))
         .exclude(Exists(Message.objects.filter(**mine, occurred_at__gte=since)))
         .exclude(Exists(Ticket.objects.filter(Q(created_at__gte=since) | Q(status__in=ACTIVE_STATUSES), **mine)))
         .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", flat=True)
     )
 
 
-def inactive_customers_erase(*, now: datetime | None = None, batch: int = INACTIVE_ERASE_BATCH) -> int:
+def inactive_customers_erase(*, now: datetime | None = None) -> int:
     """The nightly job: erase the personal data of customers inactive for
-    CUSTOMER_ERASE_INACTIVE_DAYS (nothing when it is 0). Returns how many."""
+    CUSTOMER_ERASE_INACTIVE_DAYS (nothing when it is 0). Returns how many.
+
+    The candidates are found in one pass; each is then checked again under its row's
+    lock, which an order being recorded takes too, so that a customer who ordered a
+    moment ago is never erased."""
     days = settings.CUSTOMER_ERASE_INACTIVE_DAYS
     if days <= 0:
         return 0
@@ -311,11 +313,13 @@ def inactive_customers_erase(*, now: datetime | None = None, batch: int = INACTI
         "Personal data erased after %(days)d days without activity.",
         days,
     ) % {"days": days}
-    erased = last = 0
-    while ids := inactive_customers(since=since, limit=batch, after=last):
-        for customer_id in ids:
-            customer_erase(customer_id=customer_id, now=now, why=why)
-        erased, last = erased + len(ids), ids[-1]
+    erased = 0
+    for customer_id in inactive_customers(since=since):
+        with transaction.atomic():
+            list(Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk"))
+            if inactive_customers(since=since, among=[customer_id]):
+                customer_erase(customer_id=customer_id, now=now, why=why)
+                erased += 1
     return erased
 
 

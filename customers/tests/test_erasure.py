@@ -224,7 +224,7 @@ def test_customers_inactive_for_the_set_days_are_erased_at_night_and_no_others(s
     settings.CUSTOMER_ERASE_INACTIVE_DAYS = 0
     assert inactive_customers_erase(now=now) == 0
     settings.CUSTOMER_ERASE_INACTIVE_DAYS = 730
-    assert inactive_customers_erase(now=now, batch=1) == 2  # one batch each
+    assert inactive_customers_erase(now=now) == 2
     never_bought.refresh_from_db()
     assert never_bought.erased_at == now
     gone.refresh_from_db()
@@ -235,6 +235,30 @@ def test_customers_inactive_for_the_set_days_are_erased_at_night_and_no_others(s
         kept.refresh_from_db()
         assert kept.erased_at is None and kept.email, kept.external_id
     assert inactive_customers_erase(now=now) == 0  # nothing more; the erased stay out
+
+
+def test_a_customer_who_orders_while_the_job_runs_is_not_erased(settings, program, monkeypatch):
+    """The candidates are found first, then each is checked again under its row's lock:
+    an order recorded in between (it takes the same lock) keeps the customer."""
+    from customers import services
+
+    now = datetime(2026, 12, 1, 4, tzinfo=UTC)
+    settings.CUSTOMER_ERASE_INACTIVE_DAYS = 365
+    long_ago = now - timedelta(days=1000)
+    late = Customer.objects.create(external_id="late", email="late@example.com", first_seen=long_ago)
+    Customer.objects.filter(pk=late.pk).update(created_at=long_ago)
+    found = services.inactive_customers
+
+    def then_an_order(*, since, among=None):
+        chosen = found(since=since, among=among)
+        if among is None:  # the pass that finds the candidates
+            order_create(order_id="LATE-1", customer_id="late", placed_at=now, total=Decimal("5.00"), currency="EUR")
+        return chosen
+
+    monkeypatch.setattr(services, "inactive_customers", then_an_order)
+    assert services.inactive_customers_erase(now=now) == 0
+    late.refresh_from_db()
+    assert late.erased_at is None and late.email == "late@example.com"
 
 
 def test_a_retention_shorter_than_a_year_is_refused_at_start():

@@ -226,9 +226,10 @@ def orders_delete(*, order_ids: Iterable[int]) -> int:
 def customer_erase(*, customer_id: int, author=None, now: datetime | None = None, why: str = "") -> Customer:
     """Erase what identifies a customer, at their request (the GDPR's right to erasure),
     in one transaction: name, email, phone and birthday; the addresses and texts of every
-    message of their timeline, and emails still waiting to go (cancelled); what they
-    wrote in tickets and survey free-text answers; every personal link (ticket pages,
-    survey links, the loyalty page). Consents are withdrawn.
+    message of their timeline and of staff emails about one of their tickets, and emails
+    still waiting to go (cancelled); what they wrote in tickets, staff notes on reminders
+    about them, survey free-text answers; every personal link (ticket pages, survey
+    links, the loyalty page). Consents are withdrawn. docs/architecture.md has the list.
 
     Kept, because they identify nobody and the figures are made of them: the customer's
     row and the shop's customer id (later orders from the shop still land on it), orders
@@ -302,7 +303,8 @@ def inactive_customers_erase(*, now: datetime | None = None) -> int:
 
     The candidates are found in one pass; each is then checked again under its row's
     lock, which an order being recorded takes too, so that a customer who ordered a
-    moment ago is never erased."""
+    moment ago is never erased. (A ticket opened at that very moment does not take the
+    lock: its texts would stay, and its acknowledgment is cancelled at delivery.)"""
     days = settings.CUSTOMER_ERASE_INACTIVE_DAYS
     if days <= 0:
         return 0

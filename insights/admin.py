@@ -155,7 +155,8 @@ class AtRiskAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(churn_risk__gt=0)
+            # An erased customer cannot be reached any more: nothing to do for staff.
+            .filter(churn_risk__gt=0, customer__erased_at__isnull=True)
             .annotate(taken_by_name=Subquery(open_outreach.values("taken_by__username")[:1]))
         )
 

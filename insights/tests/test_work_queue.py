@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from customers.models import Message
+from customers.models import Customer, Message
 from customers.tests.factories import CustomerFactory
 from insights.models import CustomerScore, Outreach
 from insights.services import outreach_take
@@ -32,9 +32,11 @@ def test_the_queue_puts_the_most_value_at_risk_first_and_leaves_out_the_safe(age
     at_risk("Small", 90, "100")  # 90 at risk
     at_risk("Big", 40, "1000")  # 400 at risk
     at_risk("Safe", 0, "5000")
+    forgotten = at_risk("Forgotten", 80, "2000")
+    Customer.objects.filter(pk=forgotten.customer_id).update(name="Erased one", erased_at=NOW)
     page = agent_client.get("/admin/insights/atriskcustomer/").content.decode()
     assert page.index("Big") < page.index("Small")
-    assert "Safe" not in page
+    assert "Safe" not in page and "Erased one" not in page  # nobody left to reach
     assert "overdue 40" in page
 
 

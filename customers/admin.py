@@ -19,6 +19,7 @@ from django.core.paginator import Paginator
 from django.core.validators import validate_email
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -205,6 +206,11 @@ class EraseForm(forms.Form):
 
 # An erasure is one transaction per customer; more at once would outlast the request.
 ERASE_AT_MOST = 200
+ERASE_INTRO = _(
+    "Erased: names, email addresses, phone numbers and birthdays; what they wrote and what was "
+    "sent to them; survey free-text answers; their personal links. Emails waiting to go are "
+    "cancelled. Kept, for the figures: orders, ticket times and statuses, survey scores and points."
+)
 
 
 @admin.register(Customer)
@@ -256,15 +262,41 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
             )
             self.message_user(request, message % {"count": len(ids)}, messages.SUCCESS)
             return None
-        intro = _(
-            "Erased: names, email addresses, phone numbers and birthdays; what they wrote and what was "
-            "sent to them; survey free-text answers; their personal links. Emails waiting to go are "
-            "cancelled. Kept, for the figures: orders, ticket times and statuses, survey scores and points."
-        )
+        return self._erase_page(request, form, count=len(ids), action="erase_personal_data")
+
+    def _erase_page(self, request, form, *, count: int, action: str = ""):
         title = ngettext(
-            "Erase the personal data of %(count)d customer", "Erase the personal data of %(count)d customers", len(ids)
-        ) % {"count": len(ids)}
-        return action_form_page(self, request, form=form, title=title, action="erase_personal_data", intro=intro)
+            "Erase the personal data of %(count)d customer", "Erase the personal data of %(count)d customers", count
+        ) % {"count": count}
+        return action_form_page(self, request, form=form, title=title, action=action, intro=ERASE_INTRO)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:customer_id>/erase/",
+                self.admin_site.admin_view(self.erase_view),
+                name="customers_customer_erase",
+            ),
+            *super().get_urls(),
+        ]
+
+    def erase_view(self, request, customer_id: int):
+        """The same erasure for one customer, from their page (where a request to be
+        forgotten is usually handled)."""
+        if not self.has_erase_permission(request):
+            raise PermissionDenied
+        customer = get_object_or_404(Customer, pk=customer_id)
+        form = EraseForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            services.customer_erase(customer_id=customer.pk, author=request.user)
+            message = ngettext(
+                "The personal data of %(count)d customer was erased.",
+                "The personal data of %(count)d customers was erased.",
+                1,
+            )
+            self.message_user(request, message % {"count": 1}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))
+        return self._erase_page(request, form, count=1)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

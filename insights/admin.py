@@ -71,6 +71,8 @@ class Customer360Admin(CustomerAdmin):
             )
             if request.user.has_perm(PERSONAL_DATA_PERMISSION):
                 context["personal_data_url"] = reverse("admin:customers_customer_personal_data", args=[obj.pk])
+            if self.has_erase_permission(request):
+                context["erase_url"] = reverse("admin:customers_customer_erase", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

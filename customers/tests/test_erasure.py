@@ -271,3 +271,19 @@ def test_a_retention_shorter_than_a_year_is_refused_at_start():
     done = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert "CUSTOMER_ERASE_INACTIVE_DAYS must be 0 (never) or at least 365." in done.stderr
+
+
+def test_a_manager_erases_from_the_customers_page(ann, manager_client, agent_client):
+    page = reverse("admin:customers_customer_change", args=[ann.pk])
+    url = reverse("admin:customers_customer_erase", args=[ann.pk])
+    assert url in manager_client.get(page).content.decode()
+    assert url not in agent_client.get(page).content.decode()
+    assert agent_client.get(url).status_code == 403
+    asked = manager_client.get(url)
+    assert asked.status_code == 200 and "Erase the personal data of 1 customer" in asked.content.decode()
+    assert manager_client.post(url, {"apply": "1"}).status_code == 200  # not confirmed: the form again
+    assert Customer.objects.get(pk=ann.pk).erased_at is None
+    done = manager_client.post(url, {"apply": "1", "confirm": "on"})
+    assert done.status_code == 302 and done["Location"] == page
+    assert Customer.objects.get(pk=ann.pk).email is None
+    assert manager_client.get(reverse("admin:customers_customer_erase", args=[999999])).status_code == 404

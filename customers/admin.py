@@ -200,7 +200,9 @@ class CsvImportMixin:
 
 class EraseForm(forms.Form):
     confirm = forms.BooleanField(
-        label=_("Yes, erase the personal data of these customers. This cannot be undone."), required=True
+        # The list's action erases several customers, the customer's page one.
+        label=_("Yes, erase this personal data. This cannot be undone."),
+        required=True,
     )
 
 
@@ -253,16 +255,20 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
             self.message_user(request, message, messages.ERROR)
             return None
         if "apply" in request.POST and form.is_valid():
-            for customer_id in ids:
-                services.customer_erase(customer_id=customer_id, author=request.user)
-            message = ngettext(
-                "The personal data of %(count)d customer was erased.",
-                "The personal data of %(count)d customers was erased.",
-                len(ids),
-            )
-            self.message_user(request, message % {"count": len(ids)}, messages.SUCCESS)
+            self._erase(request, ids)
             return None
         return self._erase_page(request, form, count=len(ids), action="erase_personal_data")
+
+    def _erase(self, request, customer_ids: list[int]) -> None:
+        """Erase each customer (a transaction each) and say how many went."""
+        for customer_id in customer_ids:
+            services.customer_erase(customer_id=customer_id, author=request.user)
+        message = ngettext(
+            "The personal data of %(count)d customer was erased.",
+            "The personal data of %(count)d customers was erased.",
+            len(customer_ids),
+        )
+        self.message_user(request, message % {"count": len(customer_ids)}, messages.SUCCESS)
 
     def _erase_page(self, request, form, *, count: int, action: str = ""):
         title = ngettext(
@@ -288,13 +294,7 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
         customer = get_object_or_404(Customer, pk=customer_id)
         form = EraseForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            services.customer_erase(customer_id=customer.pk, author=request.user)
-            message = ngettext(
-                "The personal data of %(count)d customer was erased.",
-                "The personal data of %(count)d customers was erased.",
-                1,
-            )
-            self.message_user(request, message % {"count": 1}, messages.SUCCESS)
+            self._erase(request, [customer.pk])
             return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))
         return self._erase_page(request, form, count=1)
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, DateTimeField, DurationField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from customers.models import Message, Order, Unsubscribe
@@ -29,6 +29,7 @@ from feedback.models import ACTIVE_STATUSES, Ticket, TicketKind
 from loyalty.emails import MARKETING_KINDS, marketing_prepare, marketing_refusal
 from loyalty.models import Redemption
 from loyalty.services import reward_codes_give
+from retention_crm.db import Days
 from retention_crm.texts import in_language
 
 from .models import CampaignStatus, WinBackCampaign, WinBackRecipient
@@ -246,8 +247,9 @@ class VariantResult:
 def won_back_orders():
     """A recipient's counted orders within their campaign's window after their email
     (for an Exists or a Subquery over recipients)."""
-    window = ExpressionWrapper(OuterRef("campaign__measure_days") * timedelta(days=1), output_field=DurationField())
-    window_end = ExpressionWrapper(OuterRef("created_at") + window, output_field=DateTimeField())
+    window_end = ExpressionWrapper(
+        OuterRef("created_at") + Days(OuterRef("campaign__measure_days")), output_field=DateTimeField()
+    )
     return Order.objects.counted().filter(
         customer=OuterRef("customer"), placed_at__gte=OuterRef("created_at"), placed_at__lt=window_end
     )

@@ -167,7 +167,7 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
 
     @admin.display(description=_("ledger"))
     def ledger_link(self, account):
-        url = reverse("admin:loyalty_entry_changelist") + f"?account__customer__exact={account.pk}"
+        url = reverse("admin:loyalty_entry_changelist") + f"?account__exact={account.pk}"
         return format_html('<a href="{}">{}</a>', url, _("All entries"))
 
     def has_add_permission(self, request):

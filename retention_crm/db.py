@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
-from django.db.models import Aggregate, FloatField, Model
+from django.db.models import Aggregate, DurationField, FloatField, Func, Model
 from django.db.models.fields import AutoFieldMixin
 
 
@@ -25,6 +25,19 @@ class Median(Aggregate):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         return self.as_sql(compiler, connection, function="MEDIAN", template="%(function)s(%(expressions)s)")
+
+
+class Days(Func):
+    """A whole number of days (a column, say) as a duration, to add to a moment in SQL.
+    PostgreSQL makes an interval; SQLite (the embedded default) keeps durations as
+    microseconds, and refuses an integer times a timedelta, the portable spelling."""
+
+    function = "make_interval"
+    template = "%(function)s(days => %(expressions)s)"
+    output_field = DurationField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s * 86400000000)")
 
 
 class _SqliteMedian:

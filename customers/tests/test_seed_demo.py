@@ -103,3 +103,20 @@ def test_the_demo_has_survey_answers_and_scores():
     scores = survey_scores(service_period(start=until.replace(year=until.year - 1), end=until))
     assert -100 < scores["nps"]["nps"] < 100 and 0 < scores["csat"]["csat"] < 100
     assert len(scores["trend"]) >= 12
+
+
+def test_the_demo_has_scores_segments_and_a_campaign_to_launch():
+    """The at-risk queue, the dashboard and the segments show something on the first
+    start, not after the first night."""
+    from insights.models import CampaignStatus, CustomerScore, Segment, WinBackCampaign
+    from insights.segments import segment_customers
+
+    seed()
+    assert CustomerScore.objects.count() == 300
+    assert CustomerScore.objects.filter(churn_risk__gt=0).exists()
+    assert Segment.objects.count() == 2
+    lapsed = Segment.objects.get(name="Lapsed repeat buyers")
+    assert segment_customers(lapsed.rules).count() > 10
+    campaign = WinBackCampaign.objects.get()
+    assert campaign.status == CampaignStatus.DRAFT and campaign.segment == lapsed
+    assert set(campaign.subjects) == set(campaign.bodies) == {"en", "da", "ru", "ko", "zh-hans"}

@@ -137,11 +137,19 @@ class Command(TranslatedCommand):
 
             tickets = seed_tickets(rng, until)
             answers = seed_surveys(rng, until)
+            # Last: the scores read the orders, tickets and answers above.
+            from insights.demo import seed_insights
+
+            insights = seed_insights()
         self.stdout.write(
             _("Demo data loaded: %(customers)d customers, %(orders)d orders, %(products)d products.") % counts
         )
         self.stdout.write(_("Demo tickets: %(tickets)d.") % {"tickets": tickets})
         self.stdout.write(_("Demo survey answers: %(answers)d.") % {"answers": answers})
+        self.stdout.write(
+            _("Demo insights: customers scored %(scored)d, segments %(segments)d, win-back campaigns %(campaigns)d.")
+            % insights
+        )
 
     def ensure_login(self) -> None:
         if not settings.DEBUG:

@@ -1,0 +1,146 @@
+"""Visit every page a staff member can reach and say which answered with a 500.
+
+`admin_crawl` follows the admin's links from its index: every list with each of its
+filters and sort orders, every object's page and its history and delete confirmation,
+the project's own pages (dashboard, reports, previews). `api_crawl` reads the API's
+OpenAPI schema and GETs every address, the lists with each query parameter the schema
+names, with a plausible value, and the objects found in them. Used on PostgreSQL by
+tests/test_crawl.py and on SQLite, the embedded default, by tests/test_embedded_default.py,
+where the database functions differ and a 500 hides easily."""
+
+import json
+import re
+from collections import Counter, deque
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+
+# Links that change something or leave the admin.
+SKIPPED = re.compile(r"/logout/|/password/|^/admin/r/|/jsi18n/")
+VARIANTS = 2  # pages visited per address shape (ids replaced, same query keys)
+
+
+def _shape(path: str, query: list[tuple[str, str]]) -> tuple:
+    keys = tuple(sorted(key if key != "o" else f"o={value}" for key, value in query))
+    return re.sub(r"/\d+/", "/N/", path), keys
+
+
+def admin_crawl(client, *, start: str = "/admin/", limit: int = 5000) -> tuple[int, list]:
+    """(pages visited, [(address, status, the page that linked to it), …] of those
+    that failed)."""
+    queue, seen, shapes, failures = deque([(start, "")]), set(), Counter(), []
+    while queue and len(seen) < limit:
+        address, linked_from = queue.popleft()
+        if address in seen:
+            continue
+        seen.add(address)
+        response = client.get(address)
+        # A link on our own pages that answers 4xx is broken too (a lookup the list
+        # refuses, a page the reader may not see).
+        if response.status_code >= 400:
+            failures.append((address, response.status_code, linked_from))
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue
+        for href in re.findall(r'href="([^"#]*)"', response.content.decode()):
+            parts = urlsplit(urljoin(address, href.replace("&amp;", "&")))
+            if parts.netloc not in ("", "testserver", "localhost") or not parts.path.startswith("/admin/"):
+                continue
+            if SKIPPED.search(parts.path):
+                continue
+            # One filter, sort order or page at a time: their combinations would be
+            # thousands of pages, and each one alone is where a 500 would show.
+            query = [
+                item for item in parse_qsl(parts.query, keep_blank_values=True) if item[0] != "_changelist_filters"
+            ]
+            if len(query) > 1 or (query and query[0][0] == "o" and "." in query[0][1]):
+                continue  # (a sort by several columns too)
+            link = parts.path + (f"?{urlencode(query)}" if query else "")
+            shape = _shape(parts.path, query)
+            if link not in seen and shapes[shape] < VARIANTS:
+                shapes[shape] += 1
+                queue.append((link, address))
+    return len(seen), failures
+
+
+EXAMPLES = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z"}
+
+
+def _example(parameter: dict):
+    schema = parameter.get("schema", {})
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if schema.get("type") == "array":
+        items = schema.get("items", {})
+        return items.get("enum", ["x"])[0]
+    return {
+        "integer": "1",
+        "number": "1.5",
+        "boolean": "true",
+    }.get(schema.get("type"), EXAMPLES.get(schema.get("format"), "a"))
+
+
+def api_crawl(client) -> tuple[int, list]:
+    """(addresses visited, failures) for every GET of the schema."""
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
+    visited, failures, found = 0, [], {}
+
+    def get(address: str, query: dict | None = None):
+        nonlocal visited
+        visited += 1
+        response = client.get(address, query or {}, HTTP_ACCEPT="application/json")
+        if response.status_code >= 500:
+            failures.append((address, query, response.status_code))
+        return response
+
+    paths = sorted(schema["paths"].items(), key=lambda item: item[0].count("{"))  # lists before their objects
+    for path, operations in paths:
+        if "get" not in operations:
+            continue
+        parameters = operations["get"].get("parameters", [])
+        if "{" in path:
+            # An object of the list above it: its first result's key.
+            parent = path[: path.index("{")]
+            key = re.search(r"\{(\w+)\}", path).group(1)
+            value = found.get(parent, {}).get(key if key != "id" else "id")
+            if value is None and key == "customer_id":
+                value = found.get(parent, {}).get("customer")
+            if value is None:
+                continue
+            get(re.sub(r"\{\w+\}", str(value), path))
+            continue
+        response = get(path)
+        if response.status_code == 200:
+            body = response.json()
+            results = body.get("results", body) if isinstance(body, dict) else body
+            if isinstance(results, list) and results and isinstance(results[0], dict):
+                found[path] = results[0]
+        for parameter in parameters:
+            if parameter.get("in") == "query":
+                get(path, {parameter["name"]: _example(parameter)})
+    return visited, failures
+
+
+def walk_the_demo() -> None:
+    """For `manage.py shell` on the embedded default (after seed_demo --with-login):
+    send the demo's win-back campaign, then walk the admin as the demo manager and as a
+    superuser, and the API as the manager. Prints what it found."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from insights.campaigns import campaign_launch, campaigns_sweep
+    from insights.models import WinBackCampaign
+
+    for campaign in WinBackCampaign.objects.all():
+        campaign_launch(campaign)
+    campaigns_sweep()
+    manager = User.objects.get(username="demo")
+    root = User.objects.filter(username="crawl-root").first() or User.objects.create_superuser("crawl-root")
+    failures, visited = [], 0
+    for who in (manager, root):
+        client = Client(raise_request_exception=False, HTTP_HOST="localhost")
+        client.force_login(who)
+        pages, failed = admin_crawl(client)
+        visited, failures = visited + pages, failures + failed
+    api = APIClient(raise_request_exception=False, HTTP_HOST="localhost")
+    api.force_authenticate(manager)
+    pages, failed = api_crawl(api)
+    print("visited", visited + pages, "failures", len(failures + failed), failures + failed)

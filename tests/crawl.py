@@ -121,7 +121,7 @@ def api_crawl(client) -> tuple[int, list]:
 def walk_the_demo() -> None:
     """For `manage.py shell` on the embedded default (after seed_demo --with-login):
     send the demo's win-back campaign, then walk the admin as the demo manager and as a
-    superuser, and the API as the manager. Prints what it found."""
+    superuser, the API as the manager, and the customer pages. Prints what it found."""
     from django.contrib.auth.models import User
     from django.test import Client
     from rest_framework.test import APIClient
@@ -143,4 +143,88 @@ def walk_the_demo() -> None:
     api = APIClient(raise_request_exception=False, HTTP_HOST="localhost")
     api.force_authenticate(manager)
     pages, failed = api_crawl(api)
-    print("visited", visited + pages, "failures", len(failures + failed), failures + failed)
+    failures += failed + customer_pages_walk()
+    print("visited", visited + pages, "failures", len(failures), failures)
+
+
+def customer_pages_walk() -> list:
+    """The customer pages through their personal links, each shown and posted to as a
+    customer would: the support form, a ticket's page, a survey (refused answers, then
+    accepted ones), the loyalty page with a redemption, the embedded survey, the
+    unsubscribe page. [(what, status, expected)] of those that answered otherwise."""
+    from django.db import transaction
+    from django.test import Client
+    from django.utils import timezone
+
+    from customers.models import Customer
+    from customers.outbox import unsubscribe_url
+    from feedback.models import ACTIVE_STATUSES, Ticket
+    from feedback.services.emails import ticket_link
+    from feedback.surveys.models import InvitationSource, Question, QuestionType, Survey, SurveyKind
+    from feedback.surveys.services import ContactRefused, embed_token_issue, survey_invite
+    from loyalty.models import Account, Reward
+    from loyalty.notices import page_url
+
+    def path_of(url: str) -> str:
+        return urlsplit(url).path
+
+    now = timezone.now()
+    client = Client(raise_request_exception=False, HTTP_HOST="localhost")
+    wrong = []
+
+    def expect(what: str, response, *statuses: int):
+        if response.status_code not in statuses:
+            wrong.append((what, response.status_code, statuses))
+
+    expect("support form", client.get("/support/"), 200)
+    with transaction.atomic():
+        ticket = Ticket.objects.filter(status__in=ACTIVE_STATUSES).order_by("pk").first()
+        ticket_page = path_of(ticket_link(ticket))
+    expect("ticket page", client.get(ticket_page), 200)
+    expect("ticket message", client.post(ticket_page, {"message": "Any news?"}), 302)
+
+    # A new customer, whom no contact rule keeps from a survey, asked in Korean.
+    customer = Customer.objects.create(
+        name="박지민", email=f"walk.{now.timestamp():.0f}@example.com", locale="ko", survey_consent=True
+    )
+    survey = Survey.objects.filter(kind=SurveyKind.NPS, active=True).first()
+    invitation = survey_invite(survey=survey, customer=customer, source=InvitationSource.STAFF, now=now)
+    survey_page = path_of(invitation.url())
+    expect("survey", client.get(survey_page, {"score": "7"}), 200)
+    expect("survey without answers", client.post(survey_page, {}), 400)
+    answers = {}
+    for question in Question.objects.filter(survey=invitation.survey, show_if_question__isnull=True):
+        if question.type == QuestionType.SCALE:
+            answers[question.key] = str(question.scale_min)
+        elif question.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+            answers[question.key] = str(question.choices[0]["value"])
+        else:
+            answers[question.key] = "The tea was cold."
+    response = client.post(survey_page, answers)
+    expect("survey answered", response, 302)
+    if response.status_code == 302:
+        expect("survey thanks", client.get(response["Location"]), 200)
+    expect("the same answers again (a double click)", client.post(survey_page, answers), 302)
+    other = {key: ("1" if value.isdigit() else value + "!") for key, value in answers.items()}
+    expect("other answers to an answered survey", client.post(survey_page, other), 404)
+
+    account = Account.objects.order_by("-balance").first()
+    loyalty_page = path_of(page_url(account, now=now))
+    expect("loyalty page", client.get(loyalty_page), 200)
+    reward = Reward.objects.filter(active=True, cost__lte=account.balance).order_by("cost").first()
+    if reward is not None:
+        response = client.post(loyalty_page, {"reward": reward.pk, "submission": "walk-1"})
+        expect("redemption", response, 302)
+        if response.status_code == 302:
+            expect("loyalty page with the code", client.get(response["Location"]), 200)
+
+    try:
+        embed = embed_token_issue(survey=invitation.survey, customer=customer, now=now)
+    except ContactRefused:  # a contact rule may refuse this customer now
+        embed = None
+    if embed is not None:
+        expect("embedded survey", client.get(f"/s/embed/{embed}/", follow=True), 200)
+    unsubscribe = path_of(unsubscribe_url(customer.email or "someone@example.com"))
+    expect("unsubscribe page", client.get(unsubscribe), 200)
+    expect("unsubscribed", client.post(unsubscribe), 200, 302)
+    return wrong

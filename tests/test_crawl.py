@@ -1,8 +1,8 @@
 """Every page of the admin and every GET of the API, on the demo's data (a sent win-back
 campaign too), as a superuser, a manager and an agent: no 500, and no link on our own
-pages that answers 4xx. Found this way: the "All entries" link of a loyalty account
-filtered on a lookup the ledger's list refuses (a 400). tests/test_embedded_default.py
-walks the same on SQLite."""
+pages that answers 4xx; the customer pages through their links, shown and posted to.
+Found this way: the "All entries" link of a loyalty account filtered on a lookup the
+ledger's list refuses (a 400). tests/test_embedded_default.py walks the same on SQLite."""
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from insights.campaigns import campaign_launch, campaigns_sweep
 from insights.models import WinBackCampaign, WinBackRecipient
 
-from .crawl import admin_crawl, api_crawl
+from .crawl import admin_crawl, api_crawl, customer_pages_walk
 
 
 @pytest.fixture
@@ -45,3 +45,8 @@ def test_every_api_address_answers(demo, manager):
     visited, failures = api_crawl(client)
     assert not failures
     assert visited > 100
+
+
+@pytest.mark.django_db
+def test_every_customer_page_answers_through_its_link(demo):
+    assert customer_pages_walk() == []

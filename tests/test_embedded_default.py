@@ -157,7 +157,7 @@ def test_the_embedded_default_serves_the_demo_and_runs_tasks(tmp_path):
         assert "Log out" in dashboard and 'id="card-retention_rate"' in dashboard, dashboard[-3000:]
         assert dashboard.count('<svg role="img"') == 4 and "No data yet" not in dashboard
         customers = opener.open(f"{base}/admin/customers/customer/", timeout=10).read().decode()
-        assert "DEMO-C00001" in customers or "150 customers" in customers
+        assert re.search(r"DEMO-C\d{5}", customers), customers[-3000:]
         first = re.search(r'href="/admin/customers/customer/(\d+)/change/', customers).group(1)
         customer_page = opener.open(f"{base}/admin/customers/customer/{first}/change/", timeout=10).read().decode()
         assert 'id="customer-timeline"' in customer_page and "Churn risk" in customer_page

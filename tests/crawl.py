@@ -120,8 +120,9 @@ def api_crawl(client) -> tuple[int, list]:
 
 def walk_the_demo() -> None:
     """For `manage.py shell` on the embedded default (after seed_demo --with-login):
-    send the demo's win-back campaign, then walk the admin as the demo manager and as a
-    superuser, the API as the manager, and the customer pages. Prints what it found."""
+    send the demo's win-back campaign, then walk the admin (pages and actions) as the
+    demo manager and as a superuser, the API as the manager, and the customer pages.
+    Prints what it found."""
     from django.contrib.auth.models import User
     from django.test import Client
     from rest_framework.test import APIClient
@@ -139,7 +140,8 @@ def walk_the_demo() -> None:
         client = Client(raise_request_exception=False, HTTP_HOST="localhost")
         client.force_login(who)
         pages, failed = admin_crawl(client)
-        visited, failures = visited + pages, failures + failed
+        ran, failed_actions = admin_actions_walk(client, who)
+        visited, failures = visited + pages + ran, failures + failed + failed_actions
     api = APIClient(raise_request_exception=False, HTTP_HOST="localhost")
     api.force_authenticate(manager)
     pages, failed = api_crawl(api)
@@ -228,3 +230,30 @@ def customer_pages_walk() -> list:
     expect("unsubscribe page", client.get(unsubscribe), 200)
     expect("unsubscribed", client.post(unsubscribe), 200, 302)
     return wrong
+
+
+def admin_actions_walk(client, user) -> tuple[int, list]:
+    """Every action of every admin list, on two objects the list shows (a confirmation
+    page, for the actions that have one, is shown and not confirmed). (actions run,
+    [(list, action, status)] of those that answered with an error)."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = user
+    ran, failures = 0, []
+    for model, model_admin in sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label):
+        if not model_admin.has_view_permission(request):
+            continue
+        chosen = [str(pk) for pk in model_admin.get_queryset(request).order_by("-pk").values_list("pk", flat=True)[:2]]
+        if not chosen:
+            continue
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for action in model_admin.get_actions(request):
+            ran += 1
+            response = client.post(url, {"action": action, "index": "0", "_selected_action": chosen})
+            if response.status_code >= 400:
+                failures.append((url, action, response.status_code))
+            elif response.status_code == 302 and client.get(response["Location"]).status_code >= 400:
+                failures.append((response["Location"], action, "after"))
+    return ran, failures

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from insights.campaigns import campaign_launch, campaigns_sweep
 from insights.models import WinBackCampaign, WinBackRecipient
 
-from .crawl import admin_crawl, api_crawl, customer_pages_walk
+from .crawl import admin_actions_walk, admin_crawl, api_crawl, customer_pages_walk
 
 
 @pytest.fixture
@@ -50,3 +50,15 @@ def test_every_api_address_answers(demo, manager):
 @pytest.mark.django_db
 def test_every_customer_page_answers_through_its_link(demo):
     assert customer_pages_walk() == []
+
+
+@pytest.mark.django_db
+def test_every_admin_action_runs_on_what_the_lists_show(demo, agent, manager):
+    root = User.objects.create_superuser("root", "root@example.com", "x")
+    ran = {}
+    for who in (root, manager, agent):
+        client = Client(raise_request_exception=False)
+        client.force_login(who)
+        ran[who.username], failures = admin_actions_walk(client, who)
+        assert not failures, (who.username, failures)
+    assert ran["root"] > 30 and ran[agent.username] > 5, ran

@@ -540,4 +540,8 @@ class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         failed = list(queryset.filter(delivery=Delivery.FAILED))
         for message in failed:
             outbox.message_retry(message=message)
-        self.message_user(request, _("%(count)d email(s) will be sent again.") % {"count": len(failed)})
+        self.message_user(
+            request,
+            ngettext("%(count)d email will be sent again.", "%(count)d emails will be sent again.", len(failed))
+            % {"count": len(failed)},
+        )

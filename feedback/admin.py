@@ -459,6 +459,7 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     # --- actions (each ticket through the services; a refusal is reported, not raised) ---
 
     def _each(self, request, queryset, service, done_message):
+        """`done_message(count)`: the words for how many went through (ngettext)."""
         done, refused = 0, []
         for ticket in queryset:
             try:
@@ -468,7 +469,7 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
             else:
                 done += 1
         if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+            self.message_user(request, done_message(done) % {"count": done}, messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
@@ -478,7 +479,7 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda ticket: services.ticket_assign(ticket=ticket, assignee=request.user),
-            _("%(count)d ticket(s) assigned to you."),
+            lambda count: ngettext("%(count)d ticket assigned to you.", "%(count)d tickets assigned to you.", count),
         )
 
     def _priority(self, request, queryset, priority):
@@ -486,7 +487,9 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda ticket: services.ticket_classify(ticket=ticket, priority=priority),
-            _("Priority changed on %(count)d ticket(s)."),
+            lambda count: ngettext(
+                "Priority changed on %(count)d ticket.", "Priority changed on %(count)d tickets.", count
+            ),
         )
 
     def _priority_action(priority: str, label):
@@ -508,19 +511,27 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda ticket: services.ticket_wait(ticket=ticket),
-            _("%(count)d ticket(s) now wait on the customer."),
+            lambda count: ngettext(
+                "%(count)d ticket now waits on the customer.", "%(count)d tickets now wait on the customer.", count
+            ),
         )
 
     @admin.action(description=_("Resolve (the customer is told)"), permissions=["change"])
     def resolve(self, request, queryset):
         self._each(
-            request, queryset, lambda ticket: services.ticket_resolve(ticket=ticket), _("%(count)d ticket(s) resolved.")
+            request,
+            queryset,
+            lambda ticket: services.ticket_resolve(ticket=ticket),
+            lambda count: ngettext("%(count)d ticket resolved.", "%(count)d tickets resolved.", count),
         )
 
     @admin.action(description=_("Close"), permissions=["change"])
     def close(self, request, queryset):
         self._each(
-            request, queryset, lambda ticket: services.ticket_close(ticket=ticket), _("%(count)d ticket(s) closed.")
+            request,
+            queryset,
+            lambda ticket: services.ticket_close(ticket=ticket),
+            lambda count: ngettext("%(count)d ticket closed.", "%(count)d tickets closed.", count),
         )
 
 

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from customers.admin import FastListMixin
 from feedback.admin import TicketAdmin, customer_url
@@ -199,7 +200,8 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
                 except Conflict as exc:
                     refused.append(f"{account.customer}: {' '.join(exc.messages)}")
             if done:
-                self.message_user(request, _("%(count)d account(s) adjusted.") % {"count": done}, messages.SUCCESS)
+                adjusted = ngettext("%(count)d account adjusted.", "%(count)d accounts adjusted.", done)
+                self.message_user(request, adjusted % {"count": done}, messages.SUCCESS)
             for message in refused:
                 self.message_user(request, message, messages.ERROR)
             return None

@@ -69,7 +69,7 @@ def test_an_adjustment_applied_twice_from_one_form_is_one_adjustment(manager_cli
     apply = {**ask, "apply": "1", "points": "25", "reason": "Parcel late", "submission": submission}
     for _ in range(2):
         response = manager_client.post("/admin/loyalty/account/", apply, follow=True)
-        assert "1 account(s) adjusted." in response.content.decode()
+        assert "1 account adjusted." in response.content.decode()
     member.refresh_from_db()
     assert member.balance == 125 and Entry.objects.filter(kind=EntryKind.ADJUST).count() == before + 1
     manager_client.post("/admin/loyalty/account/", {**apply, "reason": "Another reason"})  # other words: another

@@ -400,6 +400,12 @@ class WinBackCampaignAdmin(admin.ModelAdmin):
             results,
         ]
 
+    def has_change_permission(self, request, obj=None):
+        # A campaign that went out is a record: its page reads, without Save buttons.
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             model_fields = ["name", "segment", "reward", "measure_days", "split", "reward_b"]

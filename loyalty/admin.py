@@ -174,6 +174,11 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Every field is the ledger's or the tier evaluation's: the page is to read, with
+        # no Save buttons that would save nothing. Points change through the action.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -265,6 +270,9 @@ class RedemptionAdmin(FastListMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # written by redeeming and by the orders that use a code; read here
 
     def has_delete_permission(self, request, obj=None):
         return False

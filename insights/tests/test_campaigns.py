@@ -206,12 +206,15 @@ def test_a_manager_writes_a_campaign_in_the_admin_and_sends_it(manager_client, c
     assert manager_client.post("/admin/insights/winbackcampaign/add/", form).status_code == 302
     campaign = WinBackCampaign.objects.get()
     assert campaign.subjects == {"en": "We miss you"}
+    draft = manager_client.get(f"/admin/insights/winbackcampaign/{campaign.pk}/change/").content.decode()
+    assert 'name="_save"' in draft  # a draft is still written
     manager_client.post("/admin/insights/winbackcampaign/", {"action": "send", "_selected_action": [campaign.pk]})
     campaigns_sweep()
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.SENT and campaign.emailed == 1
     page = manager_client.get(f"/admin/insights/winbackcampaign/{campaign.pk}/change/").content.decode()
     assert "Win-back rate" in page and "0.00 – " in page
+    assert 'name="_save"' not in page  # a record once sent, without Save buttons
 
 
 @pytest.mark.django_db

@@ -38,7 +38,10 @@ def test_the_rules_refuse_statuses_that_cannot_earn(manager_client, program):
 def test_accounts_and_ledger_pages(manager_client, agent_client, member):
     for client in (manager_client, agent_client):
         assert client.get("/admin/loyalty/account/").status_code == 200
-        assert client.get(f"/admin/loyalty/account/{member.pk}/change/").status_code == 200
+        page = client.get(f"/admin/loyalty/account/{member.pk}/change/")
+        assert page.status_code == 200
+        # A page to read: no Save button that would save nothing; the ledger one click away.
+        assert 'name="_save"' not in page.content.decode() and "All entries" in page.content.decode()
         assert client.get("/admin/loyalty/entry/").status_code == 200
     entry = Entry.objects.get()
     response = manager_client.post(f"/admin/loyalty/entry/{entry.pk}/change/", {"points": "9999"})

@@ -55,7 +55,7 @@ class AccountSerializer(ModelSerializer):
         ]
 
     def get_tier(self, account) -> str | None:
-        return str(account.tier) if account.tier else None
+        return account.tier.name_in("en") if account.tier else None  # the same whatever Accept-Language says
 
     def get_referral_url(self, account) -> str:
         return referral_link(account)

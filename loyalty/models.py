@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order, OrderStatus, Product, currency_validator, default_currency
@@ -194,7 +195,8 @@ class Tier(models.Model):
         constraints = [models.CheckConstraint(condition=Q(threshold__gte=0), name="tier_threshold_not_negative")]
 
     def __str__(self) -> str:
-        return self.name_in("en") or f"#{self.rank}"
+        # In the reader's language: staff pages speak theirs, emails the customer's.
+        return self.name_in(get_language() or "en") or f"#{self.rank}"
 
     def clean(self) -> None:
         """A member is in the highest-ranked tier they reach: a higher rank with a lower
@@ -385,7 +387,7 @@ class Reward(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name_in("en") or f"{self.get_kind_display()} #{self.pk}"
+        return self.name_in(get_language() or "en") or f"{self.get_kind_display()} #{self.pk}"
 
     def name_in(self, language: str) -> str:
         return in_language(self.names, language)

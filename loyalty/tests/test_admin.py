@@ -175,3 +175,14 @@ def test_the_rules_currency_is_a_code_orders_can_match(manager_client, program):
     errors = manager_client.post(url, {"currency": "eur"}).context["adminform"].form.errors
     assert errors["currency"] == ["Use a three-letter ISO 4217 code such as EUR."]
     assert "currency" not in manager_client.post(url, {"currency": "EUR"}).context["adminform"].form.errors
+
+
+def test_staff_read_a_tiers_name_in_their_own_language(manager_client, member, tiers):
+    gold = tiers["gold"]
+    gold.names = {"en": "Gold", "ko": "골드"}
+    gold.save()
+    Account.objects.filter(pk=member.pk).update(tier=gold)
+    korean = manager_client.get(f"/admin/loyalty/account/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert "골드" in korean.content.decode()
+    english = manager_client.get(f"/admin/loyalty/account/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "Gold" in english.content.decode() and "골드" not in english.content.decode()

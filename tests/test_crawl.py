@@ -25,17 +25,25 @@ def demo(db):
     assert WinBackRecipient.objects.filter(campaign=campaign).exists()
 
 
-@pytest.mark.django_db
-def test_every_admin_page_answers_for_each_role(demo, agent, manager):
+@pytest.fixture
+def staff(demo, agent, manager) -> dict[str, tuple[User, Client]]:
+    """A logged-in client for each role: superuser, manager, agent."""
     root = User.objects.create_superuser("root", "root@example.com", "x")
+    clients = {}
+    for role, who in (("root", root), ("manager", manager), ("agent", agent)):
+        clients[role] = (who, Client(raise_request_exception=False))
+        clients[role][1].force_login(who)
+    return clients
+
+
+@pytest.mark.django_db
+def test_every_admin_page_answers_for_each_role(staff):
     visited = {}
-    for who in (root, manager, agent):
-        client = Client(raise_request_exception=False)
-        client.force_login(who)
-        visited[who.username], failures = admin_crawl(client)
-        assert not failures, (who.username, failures)
+    for role, (_who, client) in staff.items():
+        visited[role], failures = admin_crawl(client)
+        assert not failures, (role, failures)
     # Not a walk that stopped at the door: every list, filter and object page.
-    assert visited["root"] > 500 and visited[manager.username] > 400 and visited[agent.username] > 200, visited
+    assert visited["root"] > 500 and visited["manager"] > 400 and visited["agent"] > 200, visited
 
 
 @pytest.mark.django_db
@@ -53,12 +61,9 @@ def test_every_customer_page_answers_through_its_link(demo):
 
 
 @pytest.mark.django_db
-def test_every_admin_action_runs_on_what_the_lists_show(demo, agent, manager):
-    root = User.objects.create_superuser("root", "root@example.com", "x")
+def test_every_admin_action_runs_on_what_the_lists_show(staff):
     ran = {}
-    for who in (root, manager, agent):
-        client = Client(raise_request_exception=False)
-        client.force_login(who)
-        ran[who.username], failures = admin_actions_walk(client, who)
-        assert not failures, (who.username, failures)
-    assert ran["root"] > 30 and ran[agent.username] > 5, ran
+    for role, (who, client) in staff.items():
+        ran[role], failures = admin_actions_walk(client, who)
+        assert not failures, (role, failures)
+    assert ran["root"] > 30 and ran["agent"] > 5, ran

@@ -3,6 +3,8 @@ personal link in every email about it). No account, their own language, no JavaS
 needed."""
 
 import logging
+import re
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
@@ -12,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from customers.models import Channel
+from customers.models import Channel, Entry
 from retention_crm.idempotency import form_submission_key
 from retention_crm.pages import customer_page, speak
 from retention_crm.ratelimit import allow, client_ip
@@ -84,6 +86,22 @@ def _access(token: str) -> TicketAccess | None:
     )
 
 
+def _personal_link_paths() -> tuple[str, ...]:
+    """The paths of our personal links (ticket pages, unsubscribing, surveys, the
+    loyalty page), to know an email's paragraphs that carry one."""
+    return tuple(
+        reverse(name, args=["TOKEN"]).split("TOKEN")[0] for name in ("support-ticket", "unsubscribe", "loyalty-page")
+    )
+
+
+def page_text(body: str) -> str:
+    """An email as the ticket's page shows it: without the paragraphs meant for the inbox
+    (the link to this very page, unsubscribing), each of which carries a personal link."""
+    paths = _personal_link_paths()
+    paragraphs = re.split(r"\n\s*\n", body.strip())
+    return "\n\n".join(paragraph for paragraph in paragraphs if not any(path in paragraph for path in paths))
+
+
 @customer_page
 def ticket_page(request, token: str):
     access = _access(token)
@@ -113,13 +131,24 @@ def ticket_page(request, token: str):
                 return HttpResponseRedirect(request.path + "?sent=1")
     customer = ticket.customer
     expected = ticket.told_resolve_by if ticket.is_active and ticket.resolve_by else None
+    # An email not written out yet (the outbox renders it as it sends) has no text to show.
+    messages = ticket.messages.visible_to_customer().exclude(body="").order_by("occurred_at", "id")
     context = {
         "ticket": ticket,
         "status_label": TicketStatus(ticket.status).label,
         "expected": format_moment(expected, zone=customer.time_zone, language=translation.get_language()),
-        "conversation": ticket.messages.visible_to_customer().order_by("occurred_at", "id"),
+        "conversation": [
+            {
+                "entry": message.entry,
+                "occurred_at": message.occurred_at,
+                "text": page_text(message.body) if message.entry == Entry.OUTBOUND else message.body,
+            }
+            for message in messages
+        ],
         "form": form,
         "sent": request.GET.get("sent") == "1",
         "closed": ticket.status == TicketStatus.CLOSED,
     }
-    return render(request, "public/ticket.html", context, status=400 if form.errors else 200)
+    with timezone.override(ZoneInfo(customer.time_zone)):  # the times as the customer reads them
+        response = render(request, "public/ticket.html", context, status=400 if form.errors else 200)
+    return response

@@ -112,6 +112,11 @@ def test_a_customer_writes_to_us_in_their_language_and_follows_the_ticket(stack,
     other.get_by_role("button", name="보내기").click()
     assert other.locator(".notice").is_visible()
     assert Message.objects.filter(ticket=ticket, body="사진을 보냅니다.").exists()
+    # A long address in a message wraps: the page stays as wide as the phone (WCAG reflow).
+    other.get_by_label("메시지 추가").fill("사진: https://photos.example.com/" + "a1b2c3d4" * 20)
+    other.get_by_role("button", name="보내기").click()
+    assert other.locator(".notice").is_visible()
+    assert other.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     other.screenshot(path=str(ARTIFACTS / "ticket-page-ko.png"), full_page=True)
     assert problems == [] and other_problems == [], problems + other_problems
     connections.close_all()

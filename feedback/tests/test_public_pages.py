@@ -174,6 +174,26 @@ def test_internal_notes_never_show_on_the_customers_page(client, open_ticket, ag
     assert "careful" not in page
 
 
+def test_the_page_shows_what_we_wrote_without_the_inbox_parts_in_the_customers_time(client, open_ticket, agent):
+    """Each email sent carries a link to this very page and an unsubscribe link: the
+    page leaves those paragraphs out (they made it wider than a phone too). An email the
+    outbox has not written out yet has no text: it is not shown as an empty box."""
+    from feedback.services import ticket_reply, ticket_resolve
+
+    ticket = open_ticket()
+    Customer.objects.filter(pk=ticket.customer_id).update(time_zone="Asia/Seoul")
+    link = link_in(Message.objects.get(key=f"ticket:{ticket.pk}:ack"))
+    reply = ticket_reply(ticket=ticket, text="A new kettle is on its way.", author=agent)
+    assert "/support/t/" in reply.body and "/unsubscribe/" in reply.body  # the email has them
+    ticket_resolve(ticket=ticket)  # its email waits for the outbox: no text yet
+    page = client.get(link).content.decode()
+    assert "A new kettle is on its way." in page and f"Your reference is {ticket.reference}" in page
+    reply_link = re.search(r"/support/t/[\w-]+/", reply.body).group(0)  # another token than this page's
+    assert reply_link not in page and "/unsubscribe/" not in page
+    assert page.count('<li class="outbound">') == 2 and page.count('<li class="inbound">') == 1
+    assert "+09:00" in page  # the times in the customer's zone
+
+
 @pytest.mark.parametrize("token", ["forged-token-that-does-not-exist", "x" * 200])
 def test_an_unknown_link_shows_the_same_friendly_page(client, token):
     response = client.get(f"/support/t/{token}/")

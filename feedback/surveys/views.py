@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from customers.models import Customer
 from customers.outbox import unsubscribed_address
 from retention_crm.pages import chosen_language, customer_page, speak
 
@@ -178,6 +179,10 @@ def unsubscribe_page(request, token: str):
     address = unsubscribed_address(token)
     if address is None:
         return render(request, "public/link_invalid.html", status=404)
+    # In the language of the customer with this address, as their other pages are.
+    locale = Customer.objects.with_email(address).values_list("locale", flat=True).first()
+    if locale:
+        speak(request, locale)
     done = False
     if request.method == "POST":
         unsubscribe(email_address=address)

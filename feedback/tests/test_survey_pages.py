@@ -4,6 +4,7 @@ never records, one press does; bad links look alike; errors in the customer's la
 import re
 from email import message_from_bytes
 from email.policy import default as email_policy
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
@@ -171,6 +172,16 @@ def test_the_link_in_the_email_asks_once_and_one_press_unsubscribes(client, cust
     with pytest.raises(services.ContactRefused) as refused:
         invite(Customer.objects.get(pk=customer.pk), "csat")
     assert refused.value.rule == "unsubscribed"
+
+
+def test_the_unsubscribe_page_speaks_the_customers_language(client, customer):
+    from customers.outbox import unsubscribe_url
+
+    Customer.objects.filter(pk=customer.pk).update(locale="da")
+    page = client.get(urlsplit(unsubscribe_url("ANN@example.com")).path).content.decode()
+    assert '<html lang="da">' in page  # a browser that asks for no language in particular
+    unknown = Client().get(urlsplit(unsubscribe_url("nobody@example.com")).path).content.decode()
+    assert '<html lang="en">' in unknown
 
 
 def test_a_forged_unsubscribe_link_does_nothing(client):

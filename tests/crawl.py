@@ -11,6 +11,7 @@ where the database functions differ and a 500 hides easily."""
 import json
 import re
 from collections import Counter, deque
+from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 # Links that change something or leave the admin.
@@ -120,9 +121,9 @@ def api_crawl(client) -> tuple[int, list]:
 
 def walk_the_demo() -> None:
     """For `manage.py shell` on the embedded default (after seed_demo --with-login):
-    send the demo's win-back campaign, then walk the admin (pages and actions) as the
-    demo manager and as a superuser, the API as the manager, and the customer pages.
-    Prints what it found."""
+    send the demo's win-back campaign, then walk the admin (pages, saving each object as
+    shown, actions) as the demo manager and as a superuser, the API as the manager, and
+    the customer pages. Prints what it found."""
     from django.contrib.auth.models import User
     from django.test import Client
     from rest_framework.test import APIClient
@@ -140,8 +141,9 @@ def walk_the_demo() -> None:
         client = Client(raise_request_exception=False, HTTP_HOST="localhost")
         client.force_login(who)
         pages, failed = admin_crawl(client)
+        saved, refused = admin_resave_walk(client)
         ran, failed_actions = admin_actions_walk(client, who)
-        visited, failures = visited + pages + ran, failures + failed + failed_actions
+        visited, failures = visited + pages + saved + ran, failures + failed + refused + failed_actions
     api = APIClient(raise_request_exception=False, HTTP_HOST="localhost")
     api.force_authenticate(manager)
     pages, failed = api_crawl(api)
@@ -265,3 +267,81 @@ def admin_actions_walk(client, user) -> tuple[int, list]:
             elif response.status_code == 302 and client.get(response["Location"]).status_code >= 400:
                 failures.append((response["Location"], action, "after"))
     return ran, failures
+
+
+class _FormValues(HTMLParser):
+    """The values a browser would post from the admin's change form (its first form
+    whose id ends in "_form"): inputs, ticked boxes, chosen options, text areas."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: list[tuple[str, str]] = []
+        self._inside = self._done = False
+        self._select: str | None = None
+        self._multiple = self._chosen = False
+        self._first_option: str | None = None
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and (attrs.get("id") or "").endswith("_form") and not self._done:
+            self._inside = True
+        if not self._inside:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type", "text") not in ("submit", "button", "file", "image"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.values.append((name, attrs.get("value") or ("on" if attrs.get("type") == "checkbox" else "")))
+        elif tag == "select":
+            self._select, self._multiple, self._chosen, self._first_option = name, "multiple" in attrs, False, None
+        elif tag == "option" and self._select:
+            if self._first_option is None:
+                self._first_option = attrs.get("value", "")
+            if "selected" in attrs:
+                self.values.append((self._select, attrs.get("value", "")))
+                self._chosen = True
+        elif tag == "textarea":
+            self._textarea, self._text = name, ""
+
+    def handle_endtag(self, tag):
+        if tag == "form" and self._inside:
+            self._inside, self._done = False, True
+        elif tag == "select" and self._select:
+            if not self._chosen and not self._multiple and self._first_option is not None:
+                self.values.append((self._select, self._first_option))  # a browser sends the first
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            # A browser drops the one newline right after <textarea>.
+            self.values.append((self._textarea, self._text.removeprefix("\n")))
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self._text += data
+
+
+def admin_resave_walk(client, *, per_model: int = 3) -> tuple[int, list]:
+    """Every object's admin page saved as it is shown, as "Save" in a browser would: it
+    must go through (a redirect), or the page refuses what it shows itself. (pages
+    saved, [(address, status, the errors shown)] of those refused)."""
+    from django.contrib import admin
+
+    saved, refused = 0, []
+    for model, _model_admin in sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label):
+        for pk in model._default_manager.order_by("-pk").values_list("pk", flat=True)[:per_model]:
+            address = f"/admin/{model._meta.app_label}/{model._meta.model_name}/{pk}/change/"
+            page = client.get(address)
+            if page.status_code != 200 or 'name="_save"' not in page.content.decode():
+                continue  # a page to read only
+            form = _FormValues()
+            form.feed(page.content.decode())
+            values: dict[str, list[str]] = {}
+            for name, value in form.values:
+                values.setdefault(name, []).append(value)
+            response = client.post(address, {**values, "_save": "Save"})
+            saved += 1
+            if response.status_code != 302:
+                errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+                refused.append((address, response.status_code, [re.sub(r"<[^>]+>", "", e).strip() for e in errors]))
+    return saved, refused

@@ -1,6 +1,7 @@
 """Every page of the admin and every GET of the API, on the demo's data (a sent win-back
 campaign too), as a superuser, a manager and an agent: no 500, and no link on our own
-pages that answers 4xx; the customer pages through their links, shown and posted to.
+pages that answers 4xx; every object saved as its page shows it; the customer pages
+through their links, shown and posted to.
 Found this way: the "All entries" link of a loyalty account filtered on a lookup the
 ledger's list refuses (a 400). tests/test_embedded_default.py walks the same on SQLite."""
 
@@ -10,10 +11,12 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
+from customers.models import Message
 from insights.campaigns import campaign_launch, campaigns_sweep
 from insights.models import WinBackCampaign, WinBackRecipient
+from loyalty.models import Entry
 
-from .crawl import admin_actions_walk, admin_crawl, api_crawl, customer_pages_walk
+from .crawl import admin_actions_walk, admin_crawl, admin_resave_walk, api_crawl, customer_pages_walk
 
 
 @pytest.fixture
@@ -67,3 +70,14 @@ def test_every_admin_action_runs_on_what_the_lists_show(staff):
         ran[role], failures = admin_actions_walk(client, who)
         assert not failures, (role, failures)
     assert ran["root"] > 30 and ran["agent"] > 5, ran
+
+
+@pytest.mark.django_db
+def test_every_object_saved_as_its_admin_page_shows_it_goes_through_and_sends_nothing(staff):
+    before = (Message.objects.count(), Entry.objects.count())
+    saved = {}
+    for role in ("root", "manager"):
+        saved[role], refused = admin_resave_walk(staff[role][1])
+        assert not refused, (role, refused)
+    assert saved["root"] > 30 and saved["manager"] > 25, saved
+    assert (Message.objects.count(), Entry.objects.count()) == before  # no email, no points

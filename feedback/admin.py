@@ -167,7 +167,7 @@ def _allowed_statuses(ticket: Ticket) -> list[tuple[str, str]]:
 
 
 class TicketChangeForm(StaffReplyMixin, forms.ModelForm):
-    status = forms.ChoiceField(label=_("status"), choices=TicketStatus.choices)
+    status = forms.ChoiceField(label=_("Status"), choices=TicketStatus.choices)
 
     class Meta:
         model = Ticket
@@ -261,8 +261,8 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         "promised_by",
         "paused_at",
         "escalation_level",
-        "first_response_breached",
-        "resolution_breached",
+        "first_answer_late",
+        "resolution_late",
         "resolved_at",
         "closed_at",
         "close_at",
@@ -304,8 +304,8 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
                 {
                     "fields": (
                         "policy",
-                        ("acknowledge_by", "first_responded_at", "first_response_breached"),
-                        ("resolve_by", "promised_by", "resolution_breached"),
+                        ("acknowledge_by", "first_responded_at", "first_answer_late"),
+                        ("resolve_by", "promised_by", "resolution_late"),
                         ("paused_at", "escalation_level", "reopened_count"),
                         ("resolved_at", "close_at", "closed_at"),
                     )
@@ -366,6 +366,20 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         else:
             state, text = ("soon" if left < DUE_SOON else "ok"), humanize_delta(left)
         return format_html('<span class="sla sla-{}" title="{}">{}</span>', state, ticket.next_deadline_at, text)
+
+    # Django shows a true boolean as a green tick, which reads as "all is well": a late
+    # deadline is said in words, in the queue's red.
+    @staticmethod
+    def _late(late: bool):
+        return format_html('<span class="sla sla-late">{}</span>', _("Late")) if late else _("No")
+
+    @admin.display(description=_("first answer late"))
+    def first_answer_late(self, ticket):
+        return self._late(ticket.first_response_breached)
+
+    @admin.display(description=_("resolution late"))
+    def resolution_late(self, ticket):
+        return self._late(ticket.resolution_breached)
 
     @admin.display(description=_("description"))
     def description_display(self, ticket):

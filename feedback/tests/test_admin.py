@@ -48,6 +48,11 @@ def test_the_queue_marks_breached_and_due_soon_and_filters_them(clock, open_tick
     assert late.reference in html and soon.reference not in html and "sla-late" in html
     html = agent_client.get("/admin/feedback/ticket/?deadline=soon").content.decode()
     assert soon.reference in html and late.reference not in html
+    # On the ticket's page a missed deadline is said in red words, not Django's green tick.
+    page = agent_client.get(f"/admin/feedback/ticket/{late.pk}/change/").content.decode()
+    assert '<span class="sla sla-late">Late</span>' in page and "icon-yes.svg" not in page
+    on_time = agent_client.get(f"/admin/feedback/ticket/{soon.pk}/change/").content.decode()
+    assert "sla-late" not in on_time and "icon-no.svg" not in on_time
 
 
 def test_the_queue_takes_a_fixed_number_of_queries(clock, open_ticket, agent_client, django_assert_max_num_queries):

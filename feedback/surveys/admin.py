@@ -347,7 +347,7 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
         "survey",
         "customer_link",
         "score",
-        "unhappy",
+        "unhappy_display",
         "ticket_link",
         "recovery_link",
         "language",
@@ -357,9 +357,17 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     search_fields = ("customer__email", "customer__external_id")
     readonly_fields = [field.name for field in SurveyResponse._meta.fields if field.name != "id"]
 
+    class Media:
+        css = {"all": ["admin/feedback/queue.css"]}
+
     @admin.display(description=_("customer"))
     def customer_link(self, response):
         return format_html('<a href="{}">{}</a>', customer_url(response.customer_id), response.customer)
+
+    # Not Django's boolean icons: a green tick beside an unhappy answer read as good news.
+    @admin.display(description=_("unhappy"), ordering="unhappy")
+    def unhappy_display(self, response):
+        return format_html('<span class="sla sla-late">{}</span>', _("Unhappy")) if response.unhappy else "—"
 
     def _ticket_link(self, ticket_id):
         if not ticket_id:

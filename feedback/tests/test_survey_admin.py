@@ -176,6 +176,9 @@ def test_invitations_and_responses_lists_read_a_fixed_number_of_queries(manager_
     with django_assert_num_queries(len(few.captured_queries)):
         page = manager_client.get("/admin/feedback/surveyresponse/")
     assert page.status_code == 200 and re.search(r">C-\d{6}</a>", page.content.decode())  # recovery tickets
+    # Unhappy answers are marked in red words, not with Django's green tick.
+    assert page.content.decode().count('<span class="sla sla-late">Unhappy</span>') == 20
+    assert "icon-yes.svg" not in page.content.decode()
     with django_assert_num_queries(len(few.captured_queries)):
         page = manager_client.get("/admin/feedback/surveyinvitation/?status=answered")
     assert page.status_code == 200 and "Answered" in page.content.decode()

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from customers.models import Customer, Message, Order
 from customers.selectors import CustomerLifetime, customer_lifetime
 from feedback.models import Reminder, SurveyResponse, Ticket
+from feedback.surveys.services import score_text
 from loyalty.models import Account, Entry
 from loyalty.selectors import describe
 
@@ -174,7 +175,7 @@ def _answers(customer: Customer, cursor, size: int) -> list[Event]:
             ANSWERS.rank,
             response.id,
             _("Survey answer"),
-            f"{response.survey.get_kind_display()}: {response.score if response.score is not None else '—'}",
+            f"{response.survey.get_kind_display()}: {score_text(response.score)}",
             _admin_url("feedback_surveyresponse", response.id),
         )
         for response in rows

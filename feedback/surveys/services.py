@@ -814,7 +814,7 @@ def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], n
     survey = response.survey
     lines = [
         _("An unhappy answer to the survey “%(survey)s” (score %(score)s).")
-        % {"survey": survey.name, "score": _format_score(response.score)},
+        % {"survey": survey.name, "score": score_text(response.score)},
         "",
     ]
     for question in questions:
@@ -836,10 +836,13 @@ def _open_recovery_ticket(response: SurveyResponse, questions: list[Question], n
     )
 
 
-def _format_score(score: Decimal | None) -> str:
+def score_text(score: Decimal | None) -> str:
+    """A score as people write it: 9, 3.67, 3.5 (not 9.00, nor Decimal's 1E+1 for 10)."""
     if score is None:
         return "—"
-    return str(score.normalize()) if score == score.to_integral() else str(score)
+    if score == score.to_integral_value():
+        return str(int(score))
+    return f"{score.normalize():f}"
 
 
 def _response_store(response: SurveyResponse, *, now: datetime, count_in_month: bool) -> None:

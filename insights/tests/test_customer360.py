@@ -59,6 +59,7 @@ def test_one_timeline_holds_every_source_newest_first(manager_client, manager):
     assert older is None
     assert "Sorry for the lid" in events[1].text and "+25" in events[1].text
     assert "H-1" in events[-1].text and "42.00" in events[-1].text
+    assert events[2].text.endswith(": 4")  # the score as people write it, not 4.00
 
     page = manager_client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
     for text in ("Check the lid arrived", "Sorry for the lid", "Promised a new lid", "Broken lid", "H-1"):

@@ -17,9 +17,16 @@ from .selectors import customer_value, service_against_retention, top_product_pa
 DASHBOARD_PERMISSION = "insights.view_dashboard"
 
 
+def date_picker() -> forms.DateInput:
+    """A browser's date picker. It takes its value as YYYY-MM-DD only: in the locale's
+    format (01.11.2026 in Russian and Danish, 2026/11/01 in Chinese) the fields showed
+    empty, and the form could not be sent without picking both dates again."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class PeriodForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To (included)"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), widget=date_picker())
+    end = forms.DateField(label=_("To (included)"), widget=date_picker())
 
     def clean(self):
         cleaned = super().clean()

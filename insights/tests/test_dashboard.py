@@ -1,6 +1,7 @@
 """The dashboard: every figure against a value worked out by hand on a small data set,
 what an agent may not see, and a number of queries that does not grow with the data."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -173,6 +174,15 @@ def test_a_bad_period_is_refused_with_a_clear_message(manager_client, clock):
     page = manager_client.get("/admin/", {"start": "yesterday", "end": "2026-05-01"}).content.decode()
     assert "Enter a valid date." in page
     assert "No data yet" in page  # an empty shop: the charts say so
+
+
+@pytest.mark.parametrize("language", ["en", "da", "ru", "ko", "zh-hans"])
+def test_the_period_fields_hold_their_dates_in_every_language(manager_client, clock, language):
+    """A browser's date picker takes YYYY-MM-DD only; the default period in the locale's
+    format (01.11.2026) left the fields empty."""
+    html = manager_client.get("/admin/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert re.search(r'type="date" name="start" value="\d{4}-\d{2}-\d{2}"', html)
+    assert re.search(r'type="date" name="end" value="\d{4}-\d{2}-\d{2}"', html)
 
 
 def _queries(client) -> int:

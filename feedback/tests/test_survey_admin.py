@@ -132,6 +132,9 @@ def test_the_preview_shows_the_form_in_a_chosen_language(manager_client, agent_c
     assert agent_client.get(f"/admin/feedback/survey/{nps.pk}/preview/").status_code == 200  # agents may look
     assert agent_client.get(f"/admin/feedback/survey/{nps.pk}/change/").status_code == 200
     assert agent_client.post(f"/admin/feedback/survey/{nps.pk}/change/", {}).status_code == 403
+    # The builder names each question in the staff member's language.
+    builder = manager_client.get(f"/admin/feedback/survey/{nps.pk}/change/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert '<span class="inline_label">그 점수를 주신 주된 이유는 무엇입니까?' in builder.content.decode()
 
 
 def test_managers_switch_triggers_on_and_off(manager_client):

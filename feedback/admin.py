@@ -58,6 +58,13 @@ def customer_url(customer_id: int) -> str:
     return _customer_url_pattern().replace("/0/", f"/{customer_id}/", 1)
 
 
+def in_red(words) -> str:
+    """Words in the queue's red (admin/feedback/queue.css), for what went wrong: a late
+    deadline, an unhappy answer. Not Django's boolean icons, whose green tick beside
+    "late" or "unhappy" reads as good news."""
+    return format_html('<span class="sla sla-late">{}</span>', words)
+
+
 def humanize_delta(delta: timedelta) -> str:
     """ "2 h 05 min", "3 d 4 h", "12 min": short enough for a list column."""
     seconds = abs(int(delta.total_seconds()))
@@ -367,19 +374,13 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
             state, text = ("soon" if left < DUE_SOON else "ok"), humanize_delta(left)
         return format_html('<span class="sla sla-{}" title="{}">{}</span>', state, ticket.next_deadline_at, text)
 
-    # Django shows a true boolean as a green tick, which reads as "all is well": a late
-    # deadline is said in words, in the queue's red.
-    @staticmethod
-    def _late(late: bool):
-        return format_html('<span class="sla sla-late">{}</span>', _("Late")) if late else _("No")
-
     @admin.display(description=_("first answer late"))
     def first_answer_late(self, ticket):
-        return self._late(ticket.first_response_breached)
+        return in_red(_("Late")) if ticket.first_response_breached else _("No")
 
     @admin.display(description=_("resolution late"))
     def resolution_late(self, ticket):
-        return self._late(ticket.resolution_breached)
+        return in_red(_("Late")) if ticket.resolution_breached else _("No")
 
     @admin.display(description=_("description"))
     def description_display(self, ticket):

@@ -87,8 +87,9 @@ def _access(token: str) -> TicketAccess | None:
 
 
 def _personal_link_paths() -> tuple[str, ...]:
-    """The paths of our personal links (ticket pages, unsubscribing, surveys, the
-    loyalty page), to know an email's paragraphs that carry one."""
+    """The paths of the personal links an email's footer carries (the ticket's page,
+    unsubscribing, the loyalty page), to know its paragraphs meant for the inbox. A
+    survey link stays: it is what a survey invitation is about."""
     return tuple(
         reverse(name, args=["TOKEN"]).split("TOKEN")[0] for name in ("support-ticket", "unsubscribe", "loyalty-page")
     )

@@ -401,16 +401,11 @@ class WinBackCampaignAdmin(admin.ModelAdmin):
         ]
 
     def has_change_permission(self, request, obj=None):
-        # A campaign that went out is a record: its page reads, without Save buttons.
+        # A campaign that went out is a record: its page reads (every field shown read
+        # only, as Django shows a page one may view but not change), without Save buttons.
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             return False
         return super().has_change_permission(request, obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.status != CampaignStatus.DRAFT:
-            model_fields = ["name", "segment", "reward", "measure_days", "split", "reward_b"]
-            return [*self.readonly_fields, *model_fields, "email_a", "email_b"]
-        return self.readonly_fields
 
     @staticmethod
     def _texts(subjects: dict, bodies: dict):

@@ -265,9 +265,6 @@ class RedemptionAdmin(FastListMixin, admin.ModelAdmin):
     search_fields = ("=code", "=account__customer__external_id")
     search_help_text = _("A reward code or a customer id.")
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Redemption._meta.fields]
-
     def has_add_permission(self, request):
         return False
 

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order, OrderStatus, Product, currency_validator, default_currency
@@ -195,8 +194,7 @@ class Tier(models.Model):
         constraints = [models.CheckConstraint(condition=Q(threshold__gte=0), name="tier_threshold_not_negative")]
 
     def __str__(self) -> str:
-        # In the reader's language: staff pages speak theirs, emails the customer's.
-        return self.name_in(get_language() or "en") or f"#{self.rank}"
+        return in_language(self.names) or f"#{self.rank}"  # in the reader's language
 
     def clean(self) -> None:
         """A member is in the highest-ranked tier they reach: a higher rank with a lower
@@ -387,7 +385,7 @@ class Reward(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name_in(get_language() or "en") or f"{self.get_kind_display()} #{self.pk}"
+        return in_language(self.names) or f"{self.get_kind_display()} #{self.pk}"
 
     def name_in(self, language: str) -> str:
         return in_language(self.names, language)

@@ -5,15 +5,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.deconstruct import deconstructible
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
 
 
-def in_language(texts: dict, language: str) -> str:
-    """A text kept in several languages, in `language`, else in English (a translation
-    a manager has not written yet falls back), else in any language it has."""
+def in_language(texts: dict, language: str | None = None) -> str:
+    """A text kept in several languages, in `language` (by default the reader's: the
+    active language, as staff pages and customers' emails set it), else in English (a
+    translation a manager has not written yet falls back), else in any language it has."""
     texts = texts or {}
+    if language is None:
+        language = get_language()
     return texts.get(language) or texts.get("en") or next((text for text in texts.values() if text), "")
 
 

@@ -21,7 +21,7 @@ from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
 from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm, action_form_page
 
-from ..admin import customer_url
+from ..admin import customer_url, in_red
 from ..models import Ticket
 from .models import (
     EXPIRED,
@@ -364,10 +364,9 @@ class SurveyResponseAdmin(FastListMixin, CsvXlsxExportMixin, admin.ModelAdmin):
     def customer_link(self, response):
         return format_html('<a href="{}">{}</a>', customer_url(response.customer_id), response.customer)
 
-    # Not Django's boolean icons: a green tick beside an unhappy answer read as good news.
     @admin.display(description=_("unhappy"), ordering="unhappy")
     def unhappy_display(self, response):
-        return format_html('<span class="sla sla-late">{}</span>', _("Unhappy")) if response.unhappy else "—"
+        return in_red(_("Unhappy")) if response.unhappy else "—"
 
     def _ticket_link(self, ticket_id):
         if not ticket_id:

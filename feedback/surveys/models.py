@@ -11,7 +11,6 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Order
@@ -168,7 +167,7 @@ class Question(models.Model):
         constraints = [models.UniqueConstraint(fields=["survey", "key"], name="question_key_unique")]
 
     def __str__(self) -> str:
-        return in_language(self.text, get_language() or "en") or self.key
+        return in_language(self.text) or self.key  # in the reader's language
 
     def text_in(self, language: str) -> str:
         return in_language(self.text, language)

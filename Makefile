@@ -44,7 +44,7 @@ run: $(VENV)/.runtime
 	@echo "  Demo login: demo / demo   (a support manager; demo data only)"
 	@echo "  API: http://localhost:$(PORT)/api/docs/   Mail written to var/mail/   Ctrl-C stops everything."
 	@echo ""
-	$(BIN)/honcho -f Procfile.dev start --port $(PORT)
+	$(BIN)/python scripts/run_dev.py -f Procfile.dev start --port $(PORT)
 
 # --- make test: everything, on PostgreSQL and Redis ----------------------------------
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/retention_crm

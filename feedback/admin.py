@@ -219,8 +219,11 @@ class TicketAddForm(forms.ModelForm):
 
 @admin.register(Ticket)
 class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
+    # The deadline comes second: it is what the queue is sorted by, and it must stay in
+    # view when a narrow screen hides the last columns.
     list_display = (
         "reference_display",
+        "time_left_display",
         "subject",
         "customer_link",
         "kind_display",
@@ -228,7 +231,6 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         "status_display",
         "assignee",
         "escalation_level",
-        "time_left_display",
     )
     list_display_links = ("reference_display", "subject")
     list_select_related = ("customer", "assignee")

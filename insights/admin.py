@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -142,7 +143,7 @@ class AtRiskAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         "why",
         "predicted_clv",
         "value_at_risk",
-        "last_order_at",
+        "last_order_date",
         "nps_group",
         "taken_by_name",
     )
@@ -180,9 +181,17 @@ class AtRiskAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         ]
         return ", ".join(f"{label} {points}" for points, label in parts if points)
 
+    @admin.display(description=_("last order"), ordering="last_order_at")
+    def last_order_date(self, score):
+        # The day is what matters in a queue of people who stopped buying; the full date
+        # and time pushed the list wider than a laptop's screen.
+        if score.last_order_at is None:
+            return self.get_empty_value_display()
+        return date_format(timezone.localtime(score.last_order_at), "SHORT_DATE_FORMAT")
+
     @admin.display(description=_("taken by"), ordering="taken_by_name")
     def taken_by_name(self, score):
-        return score.taken_by_name or "—"
+        return score.taken_by_name or self.get_empty_value_display()
 
     @admin.action(description=_("Take these customers (I will contact them)"), permissions=["take"])
     def take(self, request, queryset):

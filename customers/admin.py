@@ -458,7 +458,16 @@ class MessageCustomerFilter(CustomerOfOrderFilter):
 class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     """Every interaction, and the outbox: failed emails are found (and retried) here."""
 
-    list_display = ("occurred_at", "entry", "kind", "customer_link", "ticket_link", "subject", "to_email", "delivery")
+    list_display = (
+        "occurred_at",
+        "entry",
+        "kind_name",
+        "customer_link",
+        "ticket_link",
+        "subject",
+        "to_email",
+        "delivery",
+    )
     list_select_related = ("customer", "ticket")
     list_filter = (CustomerOfOrderFilter, "delivery", "entry", "channel")
     search_fields = ("=to_email", "=key")
@@ -470,7 +479,7 @@ class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         "customer",
         "ticket",
         "entry",
-        "kind",
+        "kind_name",
         "channel",
         "author",
         "automatic",
@@ -490,6 +499,10 @@ class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         "occurred_at",
         "created_at",
     )
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_name(self, message):
+        return outbox.kind_name(message.kind) or self.get_empty_value_display()
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -55,6 +55,10 @@ _RENDERERS: dict[str, Callable[[Message], dict]] = {}
 # kind -> function(messages) reading, once per delivery chunk, what the checks and
 # renderers of those messages need (and setting it on them).
 _PREPARERS: dict[str, Callable[[list[Message]], None]] = {}
+# What staff read for each kind (the messages' list, a ticket's conversation, the customer's
+# timeline): an email is only written out when it is sent, so until then its kind is
+# all there is to show.
+_KIND_NAMES: dict[str, str] = {}
 # Deliveries per task. A sweep publishes one task for up to PUBLISH_CHUNK emails; the
 # worker that takes it splits it into tasks of DELIVERY_CHUNK, so that several workers
 # share the sending and the sweep does not wait on many publishes.
@@ -84,6 +88,17 @@ def renderer(*kinds: str):
         return function
 
     return register
+
+
+def name_kinds(names: dict[str, str]) -> None:
+    """Register the names staff read for these kinds of email (lazy translations)."""
+    _KIND_NAMES.update(names)
+
+
+def kind_name(kind: str) -> str:
+    """The name of a kind of email in the active language; the kind itself for one
+    nobody named (and "" for a timeline entry that is not an email)."""
+    return str(_KIND_NAMES.get(kind, kind))
 
 
 def preparer(*kinds: str):

@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from customers.admin import FastListMixin, looks_like_an_email
 from customers.models import Customer
+from customers.outbox import kind_name
 from retention_crm.admin_forms import TolerantAutocompleteMixin
 
 from . import services
@@ -406,7 +407,8 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
                         message.author or message.from_email or message.to_email,
                         timezone.localtime(message.occurred_at).strftime("%Y-%m-%d %H:%M"),
                         format_html(" · {}", message.get_delivery_display()) if message.delivery else "",
-                        message.subject,
+                        # An email is written out when it is sent: until then, its kind.
+                        message.subject or kind_name(message.kind),
                         linebreaksbr(message.body),
                     )
                     for message in entries

@@ -22,9 +22,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Message, Order, Unsubscribe
-from customers.outbox import email, emails_write, preparer, reason_check, renderer
+from customers.outbox import email, emails_write, name_kinds, preparer, reason_check, renderer
 from feedback.models import ACTIVE_STATUSES, Ticket, TicketKind
 from loyalty.emails import MARKETING_KINDS, marketing_prepare, marketing_refusal
 from loyalty.models import Redemption
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 WIN_BACK = "win_back"
 MARKETING_KINDS.add(WIN_BACK)  # counted by the weekly cap, with the loyalty emails
+name_kinds({WIN_BACK: _("Win-back offer")})
 BATCH = 500
 Z_95 = 1.959963984540054  # the normal quantile of 0.975
 

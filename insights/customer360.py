@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Message, Order
+from customers.outbox import kind_name
 from customers.selectors import CustomerLifetime, customer_lifetime
 from feedback.models import Reminder, SurveyResponse, Ticket
 from feedback.surveys.services import score_text
@@ -149,7 +150,7 @@ def _messages(customer: Customer, cursor, size: int) -> list[Event]:
     rows = MESSAGES.newest(Message.objects.filter(customer=customer).select_related("ticket"), cursor, size)
     events = []
     for message in rows:
-        text = message.subject or message.body[:120]
+        text = message.subject or message.body[:120] or kind_name(message.kind)
         if message.ticket_id:
             text = f"{message.ticket.reference} · {text}"
         if message.delivery:

@@ -11,14 +11,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from customers.metrics.period import metrics_zone
 from customers.models import Entry, Message
-from customers.outbox import email, emails_write, renderer
+from customers.outbox import email, emails_write, name_kinds, renderer
 
 from .dashboard import Card, DashboardPeriod, loyalty_cards, retention_cards, service_cards
 
 WEEKLY_REPORT = "weekly_report"
+name_kinds({WEEKLY_REPORT: _("Weekly report (to staff)")})
 
 
 def last_week(today: date) -> DashboardPeriod:

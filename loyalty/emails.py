@@ -8,13 +8,32 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Delivery, Message, Unsubscribe
-from customers.outbox import preparer, reason_check, renderer
+from customers.outbox import name_kinds, preparer, reason_check, renderer
 
 from .models import Account, Reward, Tier
-from .notices import LOYALTY_KINDS, POINTS_EXPIRING, page_url
+from .notices import (
+    BIRTHDAY,
+    FIRST_PURCHASE_THANKS,
+    LOYALTY_KINDS,
+    POINTS_EXPIRING,
+    REFERRAL_REWARD,
+    TIER_CHANGED,
+    page_url,
+)
 from .services import zone_of
+
+name_kinds(
+    {
+        FIRST_PURCHASE_THANKS: _("Thanks for a first purchase"),
+        TIER_CHANGED: _("Tier changed"),
+        POINTS_EXPIRING: _("Points expiring"),
+        BIRTHDAY: _("Birthday greeting"),
+        REFERRAL_REWARD: _("Referral reward"),
+    }
+)
 
 # The kinds the weekly cap counts (LOYALTY_EMAILS_PER_WEEK): the loyalty emails, and
 # the marketing emails other apps add here (the win-back offers).

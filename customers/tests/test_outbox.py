@@ -229,3 +229,16 @@ def test_a_row_another_delivery_holds_is_passed_over_and_stays_pending(mailoutbo
         holder.join()
     message.refresh_from_db()
     assert message.delivery == Delivery.PENDING and message.attempts == 0 and not mailoutbox
+
+
+def test_every_kind_of_email_has_a_name_staff_read_in_their_language():
+    from django.utils import translation
+
+    from customers.outbox import _KIND_NAMES, _RENDERERS, kind_name
+
+    # ticket_reply is written at once (staff wrote it), so it has no renderer.
+    assert set(_RENDERERS) | {"ticket_reply"} <= set(_KIND_NAMES)
+    with translation.override("ko"):
+        assert kind_name("points_expiring") == "포인트 만료 예정"
+    assert kind_name("") == ""  # a note or a call is not an email
+    assert kind_name("someday_new") == "someday_new"

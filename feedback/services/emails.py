@@ -20,15 +20,37 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Entry, Message
-from customers.outbox import email, email_write, reason_check, render_email, renderer, save_soon, unsubscribe_url
+from customers.outbox import (
+    email,
+    email_write,
+    name_kinds,
+    reason_check,
+    render_email,
+    renderer,
+    save_soon,
+    unsubscribe_url,
+)
 
 from .. import business_time
 from ..models import Reminder, Team, Ticket, TicketAccess
 
 MANAGER_GROUP = "Support manager"
 CUSTOMER_KINDS = ("ticket_ack", "ticket_date_changed", "ticket_follow_up", "ticket_resolved")
+name_kinds(
+    {
+        "ticket_ack": _("Acknowledgment"),
+        "ticket_reply": _("Reply"),
+        "ticket_date_changed": _("New expected date"),
+        "ticket_follow_up": _("Follow-up after a missed date"),
+        "ticket_resolved": _("Resolved"),
+        "sla_warning": _("Deadline warning (to staff)"),
+        "ticket_escalated": _("Escalation (to staff)"),
+        "agent_reminder": _("Reminder (to staff)"),
+    }
+)
 
 
 def token_hash(token: str) -> str:

@@ -4,13 +4,16 @@ the form with that score chosen; nothing is recorded until the customer confirms
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Message, Unsubscribe
-from customers.outbox import preparer, reason_check, renderer
+from customers.outbox import name_kinds, preparer, reason_check, renderer
 
 from ..services.emails import format_moment
 from .models import InvitationStatus, Question, QuestionType, SurveyInvitation, in_language
 from .services import INVITATION_KIND
+
+name_kinds({INVITATION_KIND: _("Survey invitation")})
 
 
 @preparer(INVITATION_KIND)

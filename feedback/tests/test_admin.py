@@ -128,6 +128,18 @@ def test_the_ticket_page_shows_the_conversation_and_replies_by_email(clock, open
     assert Message.objects.filter(kind="ticket_reply").count() == 1
 
 
+def test_an_email_not_yet_written_out_shows_its_kind_on_the_ticket_and_in_the_messages(open_ticket, agent_client):
+    """Emails are written out when they are sent: until then the acknowledgment was an
+    empty box on the ticket and "ticket_ack" in the messages' list."""
+    ticket = open_ticket()
+    ack = Message.objects.get(ticket=ticket, kind="ticket_ack")
+    assert ack.subject == "" and ack.body == ""
+    page = agent_client.get(f"/admin/feedback/ticket/{ticket.pk}/change/").content.decode()
+    assert '<p class="subject">Acknowledgment</p>' in page
+    listing = agent_client.get("/admin/customers/message/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Подтверждение получения" in listing and "ticket_ack" not in listing
+
+
 def test_a_canned_reply_fills_an_empty_reply_box(open_ticket, agent_client):
     from feedback.models import CannedReply
 

@@ -41,7 +41,8 @@ PEOPLE = [
         0.15,
         ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk"],
         ["Anna", "Ivan", "Maria", "Dmitry", "Sofia", "Alexei", "Elena", "Mikhail", "Olga", "Sergei", "Daria"],
-        ["Ivanova", "Petrov", "Smirnova", "Kuznetsov", "Popova", "Volkov", "Sokolova", "Lebedev", "Morozova"],
+        # The men's forms; a woman's takes an -a (RUSSIAN_WOMEN).
+        ["Ivanov", "Petrov", "Smirnov", "Kuznetsov", "Popov", "Volkov", "Sokolov", "Lebedev", "Morozov"],
     ),
     (
         "ko",
@@ -58,6 +59,7 @@ PEOPLE = [
         ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou"],
     ),
 ]
+RUSSIAN_WOMEN = {"Anna", "Maria", "Sofia", "Elena", "Olga", "Daria"}
 CHANNELS = [
     (AcquisitionChannel.ORGANIC, 0.30),
     (AcquisitionChannel.PAID_SEARCH, 0.18),
@@ -170,6 +172,8 @@ class Command(TranslatedCommand):
         for number in range(1, customer_count + 1):
             locale, _share, zones, first_names, last_names = rng.choices(PEOPLE, [p[1] for p in PEOPLE])[0]
             first, last = rng.choice(first_names), rng.choice(last_names)
+            if locale == "ru" and first in RUSSIAN_WOMEN:
+                last += "a"  # Russian surnames agree with the person: Ivan Smirnov, Elena Smirnova
             # Growth: later months bring more new customers.
             joined = start + timedelta(days=int(730 * rng.random() ** 0.8))
             customers.append(

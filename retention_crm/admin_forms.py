@@ -7,7 +7,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.forms.models import ModelFormMetaclass
 from django.template.response import TemplateResponse
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 
 from .texts import LANGUAGE_CODES
 
@@ -29,7 +29,7 @@ class _TranslatedBoxes(ModelFormMetaclass):
                 label = meta.model._meta.get_field(text).verbose_name
                 for code in LANGUAGE_CODES:
                     attrs[f"{text}__{code}"] = forms.CharField(
-                        label=format_lazy("{} ({})", label, LANGUAGE_NAMES[code]),
+                        label=format_lazy("{} ({})", capfirst(label), LANGUAGE_NAMES[code]),
                         required=code == "en" and text in required,
                         widget=(
                             forms.Textarea(attrs={"rows": 2})

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from import_export import fields
 
@@ -42,9 +43,32 @@ from .services import campaign_audience, survey_campaign_send
 from .views import survey_fields
 
 
+class AnswersField(forms.CharField):
+    """Some answers of an earlier question written as "0, 1, 2" (or as the JSON list
+    this box took before); the question keeps them as a list, which the model's
+    validators check."""
+
+    def prepare_value(self, value):
+        return ", ".join(str(item) for item in value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                pass
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+
 class QuestionForm(TranslatedTextsForm):
     translated = ("text", "low_label", "high_label")
     required_in_english = ("text",)
+    show_if_values = AnswersField(
+        label=capfirst(Question._meta.get_field("show_if_values").verbose_name),
+        required=False,
+        help_text=_("E.g. 0, 1, 2: show the question only after one of these answers."),
+    )
 
     class Meta:
         model = Question
@@ -62,7 +86,6 @@ class QuestionForm(TranslatedTextsForm):
         ]
         help_texts = {
             "choices": _('For choice questions: [{"value": "price", "label": {"en": "The price", "da": "Prisen"}}]'),
-            "show_if_values": _('E.g. ["0", "1", "2"]: show the question only after one of these answers.'),
         }
 
     def clean(self):
@@ -143,6 +166,9 @@ class QuestionInline(admin.StackedInline):
     fk_name = "survey"
     extra = 0
     ordering = ("position", "id")
+
+    class Media:
+        js = ["admin/feedback/question_types.js"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "show_if_question":

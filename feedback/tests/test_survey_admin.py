@@ -52,7 +52,7 @@ def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
         "questions-0-scale_max": "5",
         "questions-0-choices": "[]",
         "questions-0-max_length": "2000",
-        "questions-0-show_if_values": "[]",
+        "questions-0-show_if_values": "",
         "questions-0-text__en": "How fast was it?",
         "questions-0-text__ko": "얼마나 빨랐나요?",
     }
@@ -73,15 +73,14 @@ def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
 @pytest.mark.parametrize(
     "kind, choices, show_if_values, message",
     [
-        ("single", '[{"value": "price", "label": "The price"}]', "[]", "Give a text per language"),
-        ("single", '["price", "speed"]', "[]", "list of choices, each with a value"),
-        ("single", '[{"value": "a"}, {"value": "a"}]', "[]", "Each choice needs a value of its own."),
-        ("single", '[{"value": "a", "label": {"en": "A\\u0000"}}]', "[]", "Null characters are not allowed."),
-        ("text", '{"value": "a"}', "[]", "Give a list of choices, each with a value"),
-        ("text", "5", "[]", "Give a list of choices, each with a value"),
-        ("text", "[]", "5", "Give a list of answers"),
-        ("text", "[]", '[{"a": 1}]', "Give a list of answers"),
-        ("text", "[]", '["a\\u0000"]', "Null characters are not allowed."),
+        ("single", '[{"value": "price", "label": "The price"}]', "", "Give a text per language"),
+        ("single", '["price", "speed"]', "", "list of choices, each with a value"),
+        ("single", '[{"value": "a"}, {"value": "a"}]', "", "Each choice needs a value of its own."),
+        ("single", '[{"value": "a", "label": {"en": "A\\u0000"}}]', "", "Null characters are not allowed."),
+        ("text", '{"value": "a"}', "", "Give a list of choices, each with a value"),
+        ("text", "5", "", "Give a list of choices, each with a value"),
+        ("text", "[]", "a\x00", "Null characters are not allowed."),
+        ("text", "[]", '["a", {"b": 1}]', "Give a list of answers"),
     ],
 )
 def test_a_question_s_choices_and_conditions_are_checked_before_a_page_shows_them(
@@ -289,7 +288,7 @@ def change_form(survey: Survey) -> dict:
             prefix + "choices": json.dumps(question.choices),
             prefix + "max_length": str(question.max_length),
             prefix + "show_if_question": str(question.show_if_question_id or ""),
-            prefix + "show_if_values": json.dumps(question.show_if_values),
+            prefix + "show_if_values": ", ".join(question.show_if_values),
             prefix + "text__en": question.text["en"],
         }
     return form
@@ -348,9 +347,13 @@ def test_a_condition_names_an_earlier_question_of_the_survey_and_its_answers(man
     response = manager_client.post(url, {**change_form(survey), **changed})
     assert response.status_code == 200 and message in html.unescape(response.content.decode())
     assert not Question.objects.filter(show_if_question__isnull=False).exists()
-    fine = {"questions-3-show_if_question": str(first.pk), "questions-3-show_if_values": '["0", "1"]'}
+    # The answers are written "0, 1" (the JSON list the box took before still works: the
+    # conditions above are written so).
+    fine = {"questions-3-show_if_question": str(first.pk), "questions-3-show_if_values": "0, 1"}
     assert manager_client.post(url, {**change_form(survey), **fine}).status_code == 302
-    assert Question.objects.get(key="after").show_if_question == first
+    after = Question.objects.get(key="after")
+    assert after.show_if_question == first and after.show_if_values == ["0", "1"]
+    assert 'value="0, 1"' in manager_client.get(url).content.decode()
 
 
 @pytest.mark.parametrize(

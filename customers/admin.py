@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
@@ -424,7 +425,7 @@ class TimelineEntryForm(forms.ModelForm):
     """Staff log a note, call or meeting by hand; emails are written by the services."""
 
     entry = forms.ChoiceField(
-        label=_("entry"),
+        label=capfirst(_("entry")),
         choices=[(Entry.NOTE, Entry.NOTE.label), (Entry.CALL, Entry.CALL.label), (Entry.MEETING, Entry.MEETING.label)],
     )
 

@@ -362,7 +362,7 @@ class SegmentAdmin(admin.ModelAdmin):
 class WinBackCampaignForm(TranslatedTextsForm):
     translated = ("subjects", "bodies", "subjects_b", "bodies_b")
     required_in_english = ("subjects", "bodies")
-    multiline = ("bodies", "bodies_b")
+    tall = ("bodies", "bodies_b")
 
     class Meta:
         model = WinBackCampaign

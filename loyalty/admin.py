@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -33,7 +34,7 @@ from .selectors import liability
 
 class ProgramForm(forms.ModelForm):
     earning_statuses = forms.MultipleChoiceField(
-        label=_("order statuses that earn"),
+        label=capfirst(_("order statuses that earn")),
         choices=[("placed", _("Placed")), ("paid", _("Paid")), ("fulfilled", _("Fulfilled"))],
         widget=forms.CheckboxSelectMultiple,
         help_text=_("An order earns once, when it first has one of these statuses."),

@@ -24,7 +24,7 @@ class _TranslatedBoxes(ModelFormMetaclass):
         translated = attrs.get("translated", ())
         if meta is not None and translated:
             required = attrs.get("required_in_english", ())
-            multiline = attrs.get("multiline", ())
+            multiline, tall = attrs.get("multiline", ()), attrs.get("tall", ())
             for text in translated:
                 label = meta.model._meta.get_field(text).verbose_name
                 for code in LANGUAGE_CODES:
@@ -32,8 +32,8 @@ class _TranslatedBoxes(ModelFormMetaclass):
                         label=format_lazy("{} ({})", capfirst(label), LANGUAGE_NAMES[code]),
                         required=code == "en" and text in required,
                         widget=(
-                            forms.Textarea(attrs={"rows": 2})
-                            if text in multiline
+                            forms.Textarea(attrs={"rows": 12 if text in tall else 3, "cols": 80})
+                            if text in multiline or text in tall
                             else forms.TextInput(attrs={"size": 60})
                         ),
                     )
@@ -48,6 +48,7 @@ class TranslatedTextsForm(forms.ModelForm, metaclass=_TranslatedBoxes):
     translated: tuple[str, ...] = ()
     required_in_english: tuple[str, ...] = ()
     multiline: tuple[str, ...] = ()
+    tall: tuple[str, ...] = ()  # multiline, and long: an email's text
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -184,7 +184,7 @@ class SurveyForm(TranslatedTextsForm):
     required_in_english = ("title",)
     multiline = ("intro",)
     promoter_link = forms.URLField(
-        label=_("link for promoters"),
+        label=capfirst(_("link for promoters")),
         required=False,
         assume_scheme="https",
         help_text=_("Promoters (NPS 9–10) see it on the thank-you page: a review site or the referral program."),

@@ -6,6 +6,7 @@ partial searches use the trigram indexes (PostgreSQL). Order writes go through t
 services, so the retention aggregates stay exact.
 """
 
+import csv
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import validate_email
 from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -122,6 +123,7 @@ class CsvImportMixin:
     import_service = None
     import_permission = ""
     import_columns = ""
+    import_example: tuple[tuple[str, ...], ...] = ()  # the header row, then rows that import as they are
     token_salt = "customers.admin.import"
 
     def has_import_permission(self, request) -> bool:
@@ -131,6 +133,7 @@ class CsvImportMixin:
         name = f"{self.opts.app_label}_{self.opts.model_name}_import"
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name=name),
+            path("import/example.csv", self.admin_site.admin_view(self.import_example_view), name=f"{name}_example"),
             *super().get_urls(),
         ]
 
@@ -144,6 +147,15 @@ class CsvImportMixin:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
+    def import_example_view(self, request):
+        """A small file in the import's format, to start from (a test imports it)."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.opts.model_name}s-example.csv"'
+        csv.writer(response, lineterminator="\n").writerows(self.import_example)
+        return response
+
     def import_view(self, request):
         if not self.has_import_permission(request):
             raise PermissionDenied
@@ -153,6 +165,7 @@ class CsvImportMixin:
             "opts": self.opts,
             "title": _("Import %(name)s") % {"name": self.opts.verbose_name_plural},
             "columns": self.import_columns,
+            "example_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import_example"),
         }
         if request.method == "POST" and "token" in request.POST:
             try:
@@ -224,6 +237,35 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
     import_columns = (
         "customer_id, email, name, phone, locale, time_zone, birthday, acquisition_channel, "
         "marketing_consent, survey_consent, first_seen"
+    )
+    import_example = (
+        (
+            "customer_id",
+            "email",
+            "name",
+            "phone",
+            "locale",
+            "time_zone",
+            "birthday",
+            "acquisition_channel",
+            "marketing_consent",
+            "survey_consent",
+            "first_seen",
+        ),
+        (
+            "C-1001",
+            "ann.archer@example.com",
+            "Ann Archer",
+            "+44 20 7946 0018",
+            "en",
+            "Europe/London",
+            "1988-04-12",
+            "organic",
+            "yes",
+            "yes",
+            "2025-03-01",
+        ),
+        ("C-1002", "mette@example.dk", "Mette Holm", "", "da", "Europe/Copenhagen", "", "social", "no", "yes", ""),
     )
 
     list_display = ("__str__", "email", "external_id", "acquisition_channel", "locale", "first_seen")
@@ -366,6 +408,11 @@ class OrderAdmin(TolerantAutocompleteMixin, FastListMixin, CsvImportMixin, CsvXl
     import_columns = (
         "order_id, customer_id, placed_at, total (optional: currency, status, customer_email, customer_name, "
         "discount_code)"
+    )
+    import_example = (
+        ("order_id", "customer_id", "placed_at", "total", "currency", "status", "customer_email", "customer_name"),
+        ("O-5001", "C-1001", "2025-03-01 14:30", "42.50", "EUR", "paid", "ann.archer@example.com", "Ann Archer"),
+        ("O-5002", "C-1001", "2025-05-17 09:05", "18.00", "EUR", "fulfilled", "", ""),
     )
 
     form = OrderForm

@@ -193,6 +193,30 @@ def test_importing_from_the_admin_previews_then_imports(manager_client):
     assert "This preview has expired" in again.content.decode()
 
 
+def test_each_import_page_offers_an_example_file_that_imports_as_it_is(manager_client, agent_client):
+    for model in ("customer", "order"):  # customers first: the orders' example names one
+        page = manager_client.get(f"/admin/customers/{model}/import/").content.decode()
+        url = f"/admin/customers/{model}/import/example.csv"
+        assert f'href="{url}"' in page
+        example = manager_client.get(url)
+        assert example["Content-Type"] == "text/csv; charset=utf-8"
+        assert agent_client.get(url).status_code == 403
+        preview = manager_client.post(
+            f"/admin/customers/{model}/import/", {"file": SimpleUploadedFile("example.csv", example.content)}
+        )
+        assert preview.context["problems"] == [], preview.context["problems"]
+        assert (
+            manager_client.post(f"/admin/customers/{model}/import/", {"token": preview.context["token"]}).status_code
+            == 302
+        )
+    assert Customer.objects.get(external_id="C-1001").email == "ann.archer@example.com"
+    assert Customer.objects.get(external_id="C-1002").locale == "da"
+    assert sorted(Order.objects.filter(customer__external_id="C-1001").values_list("external_id", flat=True)) == [
+        "O-5001",
+        "O-5002",
+    ]
+
+
 def test_an_import_token_is_only_good_for_the_user_who_previewed(manager_client, manager):
     content = csv_bytes(("customer_id", "name"), [("C1", "Ann")]).getvalue()
     token = manager_client.post(

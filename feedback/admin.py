@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -25,7 +26,7 @@ from django.utils.translation import ngettext
 from customers.admin import FastListMixin, looks_like_an_email
 from customers.models import Customer
 from customers.outbox import kind_name
-from retention_crm.admin_forms import TolerantAutocompleteMixin
+from retention_crm.admin_forms import ShortDurationField, TolerantAutocompleteMixin
 
 from . import services
 from .forms import StaffReplyMixin
@@ -591,13 +592,32 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "kind",
         "priority",
         "tier",
-        "answer_within",
-        "resolve_within",
-        "follow_up_every",
-        "warn_before",
+        "answer_within_text",
+        "resolve_within_text",
+        "follow_up_every_text",
+        "warn_before_text",
         "calendar",
         "is_default",
     )
+    formfield_overrides = {models.DurationField: {"form_class": ShortDurationField}}
+
+    # Django lists a duration as "3 days, 0:00:00", in English whatever the reader's language.
+    @admin.display(description=SlaPolicy._meta.get_field("answer_within").verbose_name, ordering="answer_within")
+    def answer_within_text(self, policy):
+        return humanize_delta(policy.answer_within)
+
+    @admin.display(description=SlaPolicy._meta.get_field("resolve_within").verbose_name, ordering="resolve_within")
+    def resolve_within_text(self, policy):
+        return humanize_delta(policy.resolve_within)
+
+    @admin.display(description=SlaPolicy._meta.get_field("follow_up_every").verbose_name, ordering="follow_up_every")
+    def follow_up_every_text(self, policy):
+        return humanize_delta(policy.follow_up_every)
+
+    @admin.display(description=SlaPolicy._meta.get_field("warn_before").verbose_name, ordering="warn_before")
+    def warn_before_text(self, policy):
+        return humanize_delta(policy.warn_before)
+
     list_editable = ("position",)
     list_select_related = ("calendar", "tier")
     fields = (

@@ -1,5 +1,8 @@
 """Forms and pages the apps' admin share."""
 
+import re
+from datetime import timedelta
+
 from django import forms
 from django.conf import settings
 from django.contrib.admin import helpers
@@ -8,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import ModelFormMetaclass
 from django.template.response import TemplateResponse
 from django.utils.text import capfirst, format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from .texts import LANGUAGE_CODES
 
@@ -134,3 +138,46 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+_DURATION = re.compile(
+    r"^(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*(?:(?P<minutes>\d+)\s*m(?:in)?)?\s*(?:(?P<seconds>\d+)\s*s)?$",
+    re.IGNORECASE,
+)
+
+
+class ShortDurationField(forms.DurationField):
+    """A duration written "3d 4h", "90m" or "1h 30m", and shown that way: Django's box
+    showed "3 00:00:00" and took only that (or ISO 8601), so a manager who wrote "4
+    hours" got an error that did not say what to write. Django's forms still work."""
+
+    default_error_messages = {"invalid": _("Write a duration such as 3d 4h, 90m or 1h 30m.")}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 12, "placeholder": "1d 4h 30m"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if not isinstance(value, timedelta) or value < timedelta(0) or value.microseconds:
+            return super().prepare_value(value)
+        seconds = int(value.total_seconds())
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        parts = [
+            f"{amount}{unit}" for amount, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if amount
+        ]
+        return " ".join(parts) or "0m"
+
+    def to_python(self, value):
+        text = value.strip() if isinstance(value, str) else value
+        match = _DURATION.match(text) if isinstance(text, str) and text else None
+        if match and any(match.groupdict().values()):
+            try:
+                return timedelta(**{unit: int(amount) for unit, amount in match.groupdict().items() if amount})
+            except OverflowError:
+                message = self.error_messages["overflow"].format(
+                    min_days=timedelta.min.days, max_days=timedelta.max.days
+                )
+                raise forms.ValidationError(message, code="overflow") from None
+        return super().to_python(text)

@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, render
@@ -20,9 +21,9 @@ from import_export import fields
 from customers.admin import CsvXlsxExportMixin, FastListMixin
 from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
-from retention_crm.admin_forms import LANGUAGE_NAMES, TranslatedTextsForm, action_form_page
+from retention_crm.admin_forms import LANGUAGE_NAMES, ShortDurationField, TranslatedTextsForm, action_form_page
 
-from ..admin import customer_url, in_red
+from ..admin import customer_url, humanize_delta, in_red
 from ..models import Ticket
 from .models import (
     EXPIRED,
@@ -259,10 +260,15 @@ class SurveyAdmin(admin.ModelAdmin):
 
 @admin.register(SurveyTrigger)
 class SurveyTriggerAdmin(admin.ModelAdmin):
-    list_display = ("kind", "survey", "enabled", "delay", "first_after_days", "every_days")
+    list_display = ("kind", "survey", "enabled", "delay_text", "first_after_days", "every_days")
+    formfield_overrides = {models.DurationField: {"form_class": ShortDurationField}}
     list_editable = ("enabled",)
     fields = ("kind", "survey", "enabled", "delay", "first_after_days", "every_days")
     readonly_fields = ("kind",)
+
+    @admin.display(description=SurveyTrigger._meta.get_field("delay").verbose_name, ordering="delay")
+    def delay_text(self, trigger):
+        return humanize_delta(trigger.delay)
 
     def has_add_permission(self, request):
         return False  # one row per trigger, made by a migration

@@ -293,6 +293,30 @@ def test_a_policy_time_past_a_year_is_refused_before_it_breaks_every_ticket(fiel
     assert manager_client.post(url, policy_form(default, **{field: "365 00:00:00"})).status_code == 302
 
 
+def test_policy_times_are_written_and_shown_as_3d_4h(manager_client):
+    """Django's box showed "3 00:00:00" and refused "4h"; its list read "3 days, 0:00:00"
+    in English to every reader."""
+    default = SlaPolicy.objects.get(is_default=True)
+    url = f"/admin/feedback/slapolicy/{default.pk}/change/"
+    form = policy_form(default, answer_within="45m", resolve_within="2d 4h", follow_up_every="1d", warn_before="1h 30m")
+    assert manager_client.post(url, form).status_code == 302
+    default.refresh_from_db()
+    assert (default.answer_within, default.resolve_within) == (timedelta(minutes=45), timedelta(days=2, hours=4))
+    assert default.warn_before == timedelta(hours=1, minutes=30)
+    page = manager_client.get(url).content.decode()
+    assert 'value="2d 4h"' in page and 'value="1h 30m"' in page and 'value="45m"' in page
+    listing = manager_client.get("/admin/feedback/slapolicy/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "2 д 4 ч" in listing and "days," not in listing
+    # Django's own spelling still works; anything else says what to write.
+    assert manager_client.post(url, policy_form(default)).status_code == 302
+    refused = manager_client.post(url, policy_form(default, resolve_within="4 hours"))
+    assert refused.context["adminform"].form.errors["resolve_within"] == [
+        "Write a duration such as 3d 4h, 90m or 1h 30m."
+    ]
+    huge = manager_client.post(url, policy_form(default, resolve_within="99999999999d"))
+    assert "The number of days must be between" in huge.context["adminform"].form.errors["resolve_within"][0]
+
+
 def test_a_calendar_without_enough_working_time_is_refused_for_a_policy(manager_client, open_ticket):
     """A calendar without opening hours made opening every ticket of its policy fail
     (NoBusinessTime); so did one with less working time in ten years than the policy's

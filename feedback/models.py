@@ -541,8 +541,12 @@ class Reminder(models.Model):
     """A call, meeting or follow-up a staff member plans with a customer; the assignee
     gets an email when it is due."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="reminders")
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="reminders")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("customer")
+    )
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="reminders", verbose_name=_("ticket")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=ReminderKind.choices, default=ReminderKind.FOLLOW_UP)
     due_at = models.DateTimeField(_("due"))
     assignee = models.ForeignKey(
@@ -550,7 +554,12 @@ class Reminder(models.Model):
     )
     note = models.TextField(_("note"), blank=True, max_length=5000)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # The sweep's deadline: set to due_at while the reminder email is still to be sent.

@@ -284,12 +284,32 @@ class Entry(models.Model):
     points = models.BigIntegerField(_("points"))
     # One entry per cause: "earn:order:42", "birthday:7:2026", "redeem:redemption:9".
     key = models.CharField(_("key"), max_length=120)
-    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("order"),
+    )
     redemption = models.ForeignKey(
-        "Redemption", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        "Redemption",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("redemption"),
     )
     ticket = models.ForeignKey(
-        "feedback.Ticket", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        "feedback.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("ticket"),
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -302,9 +322,9 @@ class Entry(models.Model):
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     # What an earn entry was computed from, so that a refund takes back exactly that.
-    basis = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    basis = models.DecimalField(_("amount earned on"), max_digits=12, decimal_places=2, null=True, blank=True)
     # Credits only: the points of this entry not yet spent, expired or clawed back.
-    remaining = models.BigIntegerField(default=0)
+    remaining = models.BigIntegerField(_("points left"), default=0)
     pending = models.BooleanField(_("pending"), default=False)
     available_at = models.DateTimeField(_("available from"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
@@ -403,7 +423,9 @@ class RedemptionStatus(models.TextChoices):
 class Redemption(models.Model):
     """Points exchanged for a reward: a unique code an order can later carry."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="redemptions")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="redemptions", verbose_name=_("loyalty account")
+    )
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward"))
     points = models.PositiveIntegerField(_("points"))
     code = models.CharField(_("code"), max_length=32, unique=True)
@@ -441,7 +463,9 @@ class Referral(models.Model):
     referee = models.OneToOneField(
         Account, on_delete=models.CASCADE, related_name="referral", verbose_name=_("new customer")
     )
-    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("order")
+    )
     created_at = models.DateTimeField(_("when"))
     # The sweep's deadline: set while the referrer's reward is still to be booked.
     reward_due_at = models.DateTimeField(null=True, blank=True)

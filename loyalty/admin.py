@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from customers.admin import FastListMixin
 from feedback.admin import TicketAdmin, customer_url
@@ -26,8 +26,8 @@ from retention_crm.errors import Conflict
 from retention_crm.idempotency import form_submission_key, one_time_token_field
 
 from . import services
-from .models import Account, Entry, Program, Redemption, Reward, Tier
-from .selectors import liability
+from .models import Account, Entry, EntryKind, Program, Redemption, Reward, Tier
+from .selectors import describe, liability
 
 # --- The rules ---------------------------------------------------------------------------
 
@@ -248,14 +248,23 @@ class AccountAdmin(FastListMixin, admin.ModelAdmin):
 class EntryAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     """The ledger, read-only: entries are written by the services alone."""
 
-    list_display = ("created_at", "account", "kind", "points", "remaining", "pending", "expires_at", "reason")
-    list_select_related = ("account__customer",)
+    list_display = ("created_at", "account", "kind", "points", "remaining", "pending", "expires_at", "what")
+    list_select_related = ("account__customer", "order", "redemption__reward")
     list_filter = ("kind", "pending")
     search_fields = ("=account__customer__external_id", "=key")
     search_help_text = _("A customer id or an entry key (earn:order:42).")
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Entry._meta.fields]
+
+    @admin.display(description=_("reason"))
+    def what(self, entry):
+        # The stored reason is in the language active when the entry was written (a
+        # task's English, an API client's); staff read what an entry means in their
+        # own, as the customer does. A manager's adjustment or gift reads as written.
+        if entry.kind in (EntryKind.ADJUST, EntryKind.GOODWILL):
+            return entry.reason
+        return describe(entry, get_language())
 
 
 @admin.register(Redemption)

@@ -186,3 +186,18 @@ def test_staff_read_a_tiers_name_in_their_own_language(manager_client, member, t
     assert "골드" in korean.content.decode()
     english = manager_client.get(f"/admin/loyalty/account/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="en")
     assert "Gold" in english.content.decode() and "골드" not in english.content.decode()
+
+
+def test_the_ledger_says_what_each_entry_is_in_the_staff_members_language(
+    manager_client, member, customer, buy, django_assert_max_num_queries
+):
+    """The stored reason is in the language of whoever wrote the entry (a task's
+    English): a Russian manager read "Order O-1"."""
+    buy(customer, "20", order_id="O-77")
+    for n in range(5):
+        buy(customer, "10", order_id=f"O-8{n}")
+    manager_client.get("/admin/loyalty/entry/")
+    with django_assert_max_num_queries(8):  # the orders come with the page, not one by one
+        page = manager_client.get("/admin/loyalty/entry/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<td class="field-what">Заказ O-77</td>' in page
+    assert '<td class="field-what">Start</td>' in page  # the manager's own words, as written

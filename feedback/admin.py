@@ -733,6 +733,12 @@ class ReminderAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     actions = ("mark_done",)
     fields = ("customer", "ticket", "kind", "due_at", "assignee", "note", "outcome", "mark_done")
 
+    def get_fields(self, request, obj=None):
+        # A reminder being planned has no outcome yet (and creating one never read them:
+        # what was typed there was lost).
+        fields = super().get_fields(request, obj)
+        return fields if obj is not None else [name for name in fields if name not in ("outcome", "mark_done")]
+
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         initial.setdefault("assignee", request.user.pk)

@@ -205,6 +205,12 @@ def test_the_default_policy_cannot_be_deleted_and_agents_cannot_edit_policies(ma
     assert agent_client.post(f"/admin/feedback/slapolicy/{default.pk}/change/", {"name": "x"}).status_code == 403
 
 
+def test_planning_a_reminder_asks_no_outcome(agent_client):
+    """The add form showed "Outcome" and "Done", which creating a reminder never read."""
+    page = agent_client.get("/admin/feedback/reminder/add/").content.decode()
+    assert 'name="note"' in page and 'name="outcome"' not in page and 'name="mark_done"' not in page
+
+
 def test_overdue_reminders_are_listed(clock, open_ticket, agent_client, agent):
     ticket = open_ticket()
     overdue = reminder_create(ticket=ticket, due_at=NOW - HOUR, assignee=agent, note="Call back about the refund")

@@ -42,6 +42,7 @@ from .models import (
     SlaPolicy,
     Team,
     Ticket,
+    TicketChannel,
     TicketKind,
     TicketStatus,
     ticket_id_from_reference,
@@ -287,6 +288,11 @@ class TicketAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     # The queue: the nearest deadline first (a late one is nearest), tickets without one
     # last; served by the partial index ticket_queue.
     ordering = (F("next_deadline_at").asc(nulls_last=True), "-id")
+
+    def get_changeform_initial_data(self, request):
+        # Staff write a ticket down for a customer who called (the model's default, API,
+        # is what the API's clients send).
+        return {"channel": TicketChannel.PHONE, **super().get_changeform_initial_data(request)}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = TicketChangeForm if obj is not None else TicketAddForm

@@ -205,6 +205,13 @@ def test_the_default_policy_cannot_be_deleted_and_agents_cannot_edit_policies(ma
     assert agent_client.post(f"/admin/feedback/slapolicy/{default.pk}/change/", {"name": "x"}).status_code == 403
 
 
+def test_a_ticket_written_down_by_staff_starts_as_a_phone_call(agent_client):
+    page = agent_client.get("/admin/feedback/ticket/add/").content.decode()
+    assert '<option value="phone" selected>' in page
+    page = agent_client.get("/admin/feedback/ticket/add/?channel=email").content.decode()
+    assert '<option value="email" selected>' in page
+
+
 def test_planning_a_reminder_asks_no_outcome(agent_client):
     """The add form showed "Outcome" and "Done", which creating a reminder never read."""
     page = agent_client.get("/admin/feedback/reminder/add/").content.decode()

@@ -37,7 +37,7 @@ from retention_crm.admin_forms import TolerantAutocompleteMixin, action_form_pag
 from . import outbox, services
 from .imports.customers import customers_import
 from .imports.orders import orders_import
-from .models import Customer, Delivery, Entry, Message, Order, OrderLine, Product
+from .models import Channel, Customer, Delivery, Entry, Message, Order, OrderLine, Product
 from .resources import CustomerResource, OrderResource
 
 # --- Lists that stay fast at a million rows ------------------------------------------
@@ -556,6 +556,13 @@ class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = TimelineEntryForm
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # Adding is logging what happened by hand; emails are written by the services.
+        return super().add_view(request, form_url, {"title": _("Log a note, call or meeting"), **(extra_context or {})})
+
+    def get_changeform_initial_data(self, request):
+        return {"channel": Channel.PHONE, **super().get_changeform_initial_data(request)}
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

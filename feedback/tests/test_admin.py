@@ -251,6 +251,8 @@ def test_the_customer_page_shows_tickets_and_the_timeline(open_ticket, agent_cli
 
 def test_staff_log_a_call_on_the_timeline(open_ticket, agent_client):
     ticket = open_ticket()
+    page = agent_client.get(f"/admin/customers/message/add/?customer={ticket.customer_id}").content.decode()
+    assert "<h1>Log a note, call or meeting</h1>" in page and '<option value="phone" selected>' in page
     response = agent_client.post(
         "/admin/customers/message/add/",
         {

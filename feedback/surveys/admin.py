@@ -512,5 +512,12 @@ class SurveyCampaignAdmin(admin.ModelAdmin):
     def answered(self, campaign):
         return campaign.answered_count
 
+    change_list_template = "admin/feedback/surveycampaign/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        # There is no Add button: say where a campaign starts.
+        customers = reverse("admin:customers_customer_changelist")
+        return super().changelist_view(request, {"customers_url": customers, **(extra_context or {})})
+
     def has_add_permission(self, request):
         return False  # made from the customer list: "Invite to a survey…"

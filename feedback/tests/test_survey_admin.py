@@ -394,3 +394,10 @@ def test_a_trigger_sends_surveys_of_its_own_kind(manager_client):
         "Choose a survey of the kind “CSAT (1–5: how satisfied were you?)”: this trigger sends those."
     ]
     assert manager_client.post(url, {**form, "survey": Survey.objects.get(kind="csat").pk}).status_code == 302
+
+
+def test_the_campaign_list_says_where_a_campaign_starts(manager_client):
+    """It has no Add button: an empty list gave no hint of the customer list's action."""
+    page = manager_client.get("/admin/feedback/surveycampaign/").content.decode()
+    assert 'A campaign starts from the <a href="/admin/customers/customer/">customer list</a>' in page
+    assert "Invite to a survey…" in page

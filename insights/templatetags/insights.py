@@ -51,3 +51,12 @@ def heat(value) -> int:
 def hours_filter(seconds) -> str:
     """Seconds as hours with one decimal, "—" when there are none."""
     return figure(hours(seconds), "hours")
+
+
+@register.filter
+def before_full_stop(text) -> str:
+    """A formatted date that ends a sentence, without a full stop of its own: Russian
+    dates end in "г." and English times in "p.m.", and the sentence's own stop made
+    "31 октября 2026 г.." of them."""
+    text = str(text)
+    return text[:-1] if text.endswith(".") else text

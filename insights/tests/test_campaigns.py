@@ -2,6 +2,7 @@
 per customer even with two sweeps at once; each customer's email in their language with
 their own code; A/B variants drawn at random; results with Wilson intervals."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -98,6 +99,27 @@ def test_the_email_is_in_the_customers_language_with_their_own_code(clock, mailo
     assert "Kære Ann," in sent.body and "Kom snart igen." in sent.body
     assert code in sent.body and "10 % rabat" in sent.body
     assert sent.extra_headers["X-CRM-Kind"] == "win_back" and "List-Unsubscribe" in sent.extra_headers
+
+
+@pytest.mark.django_db
+def test_the_codes_last_day_ends_its_sentence_once_in_russian(clock, mailoutbox):
+    """Russian dates end in "г.": the sentence's own full stop made "2026 г.." of it."""
+    from insights.templatetags.insights import before_full_stop
+
+    assert (before_full_stop("31 октября 2026 г."), before_full_stop("Oct. 31, 2026")) == (
+        "31 октября 2026 г",
+        "Oct. 31, 2026",
+    )
+    ivan = shopper("Ivan", locale="ru")
+    campaign = campaign_for([ivan], segment=Segment.objects.create(name="ru", rules={"locales": ["ru"]}))
+    Reward.objects.filter(pk=campaign.reward_id).update(code_valid_days=30)
+    campaign_launch(campaign)
+    campaigns_sweep()
+    assert message_deliver(Message.objects.get(kind="win_back").pk) == "sent"
+    (sent,) = mailoutbox
+    html = sent.alternatives[0][0]
+    assert re.search(r"Действует до \d+ \w+ \d{4} г\.(\n|$)", sent.body), sent.body
+    assert "г.." not in sent.body and "г.." not in html and "Действует до" in html
 
 
 @pytest.mark.django_db

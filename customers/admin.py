@@ -35,6 +35,8 @@ from import_export.formats.base_formats import CSV, XLSX
 from retention_crm.admin_forms import TolerantAutocompleteMixin, action_form_page
 
 from . import outbox, services
+from .imports import customers as customer_rows
+from .imports import orders as order_rows
 from .imports.customers import customers_import
 from .imports.orders import orders_import
 from .models import Channel, Customer, Delivery, Entry, Message, Order, OrderLine, Product
@@ -122,7 +124,7 @@ class CsvImportMixin:
 
     import_service = None
     import_permission = ""
-    import_columns = ""
+    import_columns: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # required, optional
     import_example: tuple[tuple[str, ...], ...] = ()  # the header row, then rows that import as they are
     token_salt = "customers.admin.import"
 
@@ -164,7 +166,8 @@ class CsvImportMixin:
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Import %(name)s") % {"name": self.opts.verbose_name_plural},
-            "columns": self.import_columns,
+            "columns": ", ".join(self.import_columns[0]),
+            "optional_columns": ", ".join(self.import_columns[1]),
             "example_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import_example"),
         }
         if request.method == "POST" and "token" in request.POST:
@@ -234,39 +237,13 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
     resource_classes = [CustomerResource]
     import_service = customers_import
     import_permission = "customers.import_customer"
-    import_columns = (
-        "customer_id, email, name, phone, locale, time_zone, birthday, acquisition_channel, "
-        "marketing_consent, survey_consent, first_seen"
-    )
+    import_columns = (customer_rows.REQUIRED_COLUMNS, customer_rows.OPTIONAL_COLUMNS)
     import_example = (
-        (
-            "customer_id",
-            "email",
-            "name",
-            "phone",
-            "locale",
-            "time_zone",
-            "birthday",
-            "acquisition_channel",
-            "marketing_consent",
-            "survey_consent",
-            "first_seen",
-        ),
-        (
-            "C-1001",
-            "ann.archer@example.com",
-            "Ann Archer",
-            "+44 20 7946 0018",
-            "en",
-            "Europe/London",
-            "1988-04-12",
-            "organic",
-            "yes",
-            "yes",
-            "2025-03-01",
-        ),
+        customer_rows.REQUIRED_COLUMNS + customer_rows.OPTIONAL_COLUMNS,
+        ("C-1001", "ann.archer@example.com", "Ann Archer", "+44 20 7946 0018", "en", "Europe/London", "1988-04-12",
+         "organic", "yes", "yes", "2025-03-01"),
         ("C-1002", "mette@example.dk", "Mette Holm", "", "da", "Europe/Copenhagen", "", "social", "no", "yes", ""),
-    )
+    )  # fmt: skip
 
     list_display = ("__str__", "email", "external_id", "acquisition_channel", "locale", "first_seen")
     search_fields = ("name", "email", "external_id")
@@ -405,14 +382,11 @@ class OrderAdmin(TolerantAutocompleteMixin, FastListMixin, CsvImportMixin, CsvXl
     resource_classes = [OrderResource]
     import_service = orders_import
     import_permission = "customers.import_order"
-    import_columns = (
-        "order_id, customer_id, placed_at, total (optional: currency, status, customer_email, customer_name, "
-        "discount_code)"
-    )
+    import_columns = (order_rows.REQUIRED_COLUMNS, order_rows.OPTIONAL_COLUMNS)
     import_example = (
-        ("order_id", "customer_id", "placed_at", "total", "currency", "status", "customer_email", "customer_name"),
-        ("O-5001", "C-1001", "2025-03-01 14:30", "42.50", "EUR", "paid", "ann.archer@example.com", "Ann Archer"),
-        ("O-5002", "C-1001", "2025-05-17 09:05", "18.00", "EUR", "fulfilled", "", ""),
+        order_rows.REQUIRED_COLUMNS + order_rows.OPTIONAL_COLUMNS,
+        ("O-5001", "C-1001", "2025-03-01 14:30", "42.50", "EUR", "paid", "ann.archer@example.com", "Ann Archer", ""),
+        ("O-5002", "C-1001", "2025-05-17 09:05", "18.00", "EUR", "fulfilled", "", "", ""),
     )
 
     form = OrderForm

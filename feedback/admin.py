@@ -81,6 +81,18 @@ def humanize_delta(delta: timedelta) -> str:
     return _("%(minutes)d min") % {"minutes": minutes}
 
 
+def duration_column(model, name: str):
+    """A list column of a duration field in the reader's language: Django lists one as
+    "3 days, 0:00:00", in English whatever the reader's."""
+
+    @admin.display(description=model._meta.get_field(name).verbose_name, ordering=name)
+    def column(obj):
+        return humanize_delta(getattr(obj, name))
+
+    column.__name__ = f"{name}_text"
+    return column
+
+
 # --- Queue filters --------------------------------------------------------------------
 
 
@@ -598,31 +610,14 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "kind",
         "priority",
         "tier",
-        "answer_within_text",
-        "resolve_within_text",
-        "follow_up_every_text",
-        "warn_before_text",
+        duration_column(SlaPolicy, "answer_within"),
+        duration_column(SlaPolicy, "resolve_within"),
+        duration_column(SlaPolicy, "follow_up_every"),
+        duration_column(SlaPolicy, "warn_before"),
         "calendar",
         "is_default",
     )
     formfield_overrides = {models.DurationField: {"form_class": ShortDurationField}}
-
-    # Django lists a duration as "3 days, 0:00:00", in English whatever the reader's language.
-    @admin.display(description=SlaPolicy._meta.get_field("answer_within").verbose_name, ordering="answer_within")
-    def answer_within_text(self, policy):
-        return humanize_delta(policy.answer_within)
-
-    @admin.display(description=SlaPolicy._meta.get_field("resolve_within").verbose_name, ordering="resolve_within")
-    def resolve_within_text(self, policy):
-        return humanize_delta(policy.resolve_within)
-
-    @admin.display(description=SlaPolicy._meta.get_field("follow_up_every").verbose_name, ordering="follow_up_every")
-    def follow_up_every_text(self, policy):
-        return humanize_delta(policy.follow_up_every)
-
-    @admin.display(description=SlaPolicy._meta.get_field("warn_before").verbose_name, ordering="warn_before")
-    def warn_before_text(self, policy):
-        return humanize_delta(policy.warn_before)
 
     list_editable = ("position",)
     list_select_related = ("calendar", "tier")

@@ -23,7 +23,7 @@ from customers.models import Unsubscribe
 from customers.resources import FormulaSafeResource
 from retention_crm.admin_forms import LANGUAGE_NAMES, ShortDurationField, TranslatedTextsForm, action_form_page
 
-from ..admin import customer_url, humanize_delta, in_red
+from ..admin import customer_url, duration_column, in_red
 from ..models import Ticket
 from .models import (
     EXPIRED,
@@ -260,15 +260,18 @@ class SurveyAdmin(admin.ModelAdmin):
 
 @admin.register(SurveyTrigger)
 class SurveyTriggerAdmin(admin.ModelAdmin):
-    list_display = ("kind", "survey", "enabled", "delay_text", "first_after_days", "every_days")
+    list_display = (
+        "kind",
+        "survey",
+        "enabled",
+        duration_column(SurveyTrigger, "delay"),
+        "first_after_days",
+        "every_days",
+    )
     formfield_overrides = {models.DurationField: {"form_class": ShortDurationField}}
     list_editable = ("enabled",)
     fields = ("kind", "survey", "enabled", "delay", "first_after_days", "every_days")
     readonly_fields = ("kind",)
-
-    @admin.display(description=SurveyTrigger._meta.get_field("delay").verbose_name, ordering="delay")
-    def delay_text(self, trigger):
-        return humanize_delta(trigger.delay)
 
     def has_add_permission(self, request):
         return False  # one row per trigger, made by a migration

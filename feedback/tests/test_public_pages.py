@@ -227,3 +227,27 @@ def test_an_empty_message_on_the_ticket_page_is_refused(client, open_ticket):
     response = client.post(link, {"message": ""})
     assert response.status_code == 400
     assert Message.objects.filter(ticket=ticket, entry=Entry.INBOUND).count() == 1
+
+
+def test_an_unknown_address_a_failed_form_and_an_error_speak_the_customers_language(client):
+    """Django's own pages were English and unstyled: "Not Found", a CSRF page written for
+    developers, and a bare "Server Error (500)"."""
+    from django.template.loader import render_to_string
+    from django.test import Client
+    from django.utils import translation
+
+    response = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "<h1>Страница не найдена</h1>" in page and 'href="/support/"' in page
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+
+    strict = Client(enforce_csrf_checks=True)
+    refused = strict.post("/support/", GOOD, HTTP_ACCEPT_LANGUAGE="da")
+    assert refused.status_code == 403
+    assert "<h1>Formularen kunne ikke sendes</h1>" in refused.content.decode()
+    assert not Ticket.objects.exists()
+
+    with translation.override("ko"):
+        error_page = render_to_string("500.html")  # as Django's server_error renders it: no request
+    assert "<h1>문제가 발생했습니다</h1>" in error_page and 'lang="ko"' in error_page

@@ -480,15 +480,15 @@ class MessageCustomerFilter(CustomerOfOrderFilter):
 class MessageAdmin(TolerantAutocompleteMixin, FastListMixin, admin.ModelAdmin):
     """Every interaction, and the outbox: failed emails are found (and retried) here."""
 
-    list_display = (
+    list_display = (  # what staff look for first (a failed delivery) before the long address
         "occurred_at",
         "entry",
         "kind_name",
         "customer_link",
         "ticket_link",
+        "delivery",
         "subject",
         "to_email",
-        "delivery",
     )
     list_select_related = ("customer", "ticket")
     list_filter = (CustomerOfOrderFilter, "delivery", "entry", "channel")

@@ -71,13 +71,14 @@ def test_the_survey_builder_shows_each_question_the_fields_of_its_type(
     page.goto(f"{web}/admin/feedback/survey/{nps.pk}/change/")
 
     def shown(index: int) -> set[str]:
-        fields = ("scale_min", "scale_max", "low_label__en", "high_label__ko", "choices", "max_length")
+        fields = ("scale_min", "scale_max", "low_label__en", "high_label__ko", "choices__en", "choices__da")
+        fields += ("max_length",)
         return {name for name in fields if page.locator(f"#questions-{index} .field-{name}").is_visible()}
 
     assert shown(0) == {"scale_min", "scale_max", "low_label__en", "high_label__ko"}
     assert shown(1) == {"max_length"}
     page.select_option("#id_questions-1-type", "multiple")
-    assert shown(1) == {"choices"}
+    assert shown(1) == {"choices__en", "choices__da"}
     page.locator(".inline-group .add-row a").click()  # a new question starts as a scale
     assert shown(2) == {"scale_min", "scale_max", "low_label__en", "high_label__ko"}
     # The preview is one click from the builder.

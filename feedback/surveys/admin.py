@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.text import capfirst, format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 from import_export import fields
 
@@ -39,6 +39,7 @@ from .models import (
     SurveyResponse,
     SurveyTrigger,
     missing_languages,
+    validate_choices,
 )
 from .services import campaign_audience, survey_campaign_send
 from .views import survey_fields
@@ -62,7 +63,28 @@ class AnswersField(forms.CharField):
         return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _choice_box(code: str) -> forms.CharField:
+    english = code == "en"
+    return forms.CharField(
+        label=format_lazy("{} ({})", capfirst(Question._meta.get_field("choices").verbose_name), LANGUAGE_NAMES[code]),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text=(
+            _(
+                "One choice per line, as key: label (price: The price). Answers and conditions keep the key: keep it "
+                "when you reword the label. A line without a key gets one made from its words."
+            )
+            if english
+            else _("One line per English choice, in the same order; left empty, the English ones are shown.")
+        ),
+    )
+
+
 class QuestionForm(TranslatedTextsForm):
+    """A question of the survey builder. A choice question's choices are written one per
+    line and language ("price: The price" in English, "Prisen" in Danish), not as the
+    JSON the question keeps."""
+
     translated = ("text", "low_label", "high_label")
     required_in_english = ("text",)
     show_if_values = AnswersField(
@@ -70,6 +92,9 @@ class QuestionForm(TranslatedTextsForm):
         required=False,
         help_text=_("E.g. 0, 1, 2: show the question only after one of these answers."),
     )
+    # A box per language, named as the translated texts' are (choices__zh-hans is no
+    # Python name, so they go into the class's namespace as the metaclass's boxes do).
+    locals().update({f"choices__{code}": _choice_box(code) for code in LANGUAGE_CODES})
 
     class Meta:
         model = Question
@@ -80,27 +105,69 @@ class QuestionForm(TranslatedTextsForm):
             "required",
             "scale_min",
             "scale_max",
-            "choices",
             "max_length",
             "show_if_question",
             "show_if_values",
         ]
-        help_texts = {
-            "choices": _('For choice questions: [{"value": "price", "label": {"en": "The price", "da": "Prisen"}}]'),
-        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = self.instance.choices or []
+        if not (isinstance(choices, list) and all(isinstance(choice, dict) for choice in choices)):
+            return
+        labels = [choice.get("label") if isinstance(choice.get("label"), dict) else {} for choice in choices]
+        english = [
+            label.get("en") or str(choice.get("value", "")) for choice, label in zip(choices, labels, strict=True)
+        ]
+        lines = [f"{choice.get('value', '')}: {text}" for choice, text in zip(choices, english, strict=True)]
+        self.initial.setdefault("choices__en", "\n".join(lines))
+        for code in LANGUAGE_CODES:
+            if code != "en" and any(label.get(code) for label in labels):
+                # A choice not yet translated shows its English label, so the lines stay in step.
+                texts = [label.get(code) or text for label, text in zip(labels, english, strict=True)]
+                self.initial.setdefault(f"choices__{code}", "\n".join(texts))
 
     def clean(self):
         cleaned = super().clean()
         low, high = cleaned.get("scale_min"), cleaned.get("scale_max")
         if cleaned.get("type") == "scale" and low is not None and high is not None and not low < high <= low + 10:
             self.add_error("scale_max", _("A scale runs from a lower to a higher number, at most 11 points."))
-        choices = cleaned.get("choices") or []
-        well_formed = isinstance(choices, list) and all(
-            isinstance(choice, dict) and choice.get("value") not in (None, "") for choice in choices
-        )
-        if cleaned.get("type") in ("single", "multiple") and not (choices and well_formed):
-            self.add_error("choices", _("A choice question needs a list of choices, each with a value."))
+        choices = self._choices(cleaned)
+        if choices is not None:
+            try:
+                validate_choices(choices)
+            except ValidationError as problem:
+                self.add_error("choices__en", problem)
+            else:
+                if cleaned.get("type") in ("single", "multiple") and not choices:
+                    self.add_error("choices__en", _("A choice question needs a list of choices, each with a value."))
+                self.instance.choices = choices
         return cleaned
+
+    def _choices(self, cleaned) -> list[dict] | None:
+        """The choices the boxes describe, or None (the errors are on the boxes)."""
+        choices = []
+        for number, line in enumerate(_lines(cleaned.get("choices__en", "")), start=1):
+            key, colon, label = (part.strip() for part in line.partition(":"))
+            if not colon:
+                key, label = slugify(line)[:40] or str(number), line
+            if not key or not label:
+                self.add_error("choices__en", _("Line %(line)d: write it as key: label.") % {"line": number})
+                return None
+            choices.append({"value": key, "label": {"en": label}})
+        for code in (code for code in LANGUAGE_CODES if code != "en"):
+            labels = _lines(cleaned.get(f"choices__{code}", ""))
+            if labels and len(labels) != len(choices):
+                message = _("Give one line per English choice (%(count)d), or leave the box empty.")
+                self.add_error(f"choices__{code}", message % {"count": len(choices)})
+                return None
+            for choice, label in zip(choices, labels, strict=False):
+                choice["label"][code] = label
+        return choices
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 class QuestionFormSet(BaseInlineFormSet):
@@ -160,6 +227,10 @@ class QuestionFormSet(BaseInlineFormSet):
                 )
 
 
+def _boxes(name: str) -> list[str]:
+    return [f"{name}__{code}" for code in LANGUAGE_CODES]
+
+
 class QuestionInline(admin.StackedInline):
     model = Question
     form = QuestionForm
@@ -167,6 +238,22 @@ class QuestionInline(admin.StackedInline):
     fk_name = "survey"
     extra = 0
     ordering = ("position", "id")
+    # The question's words first, then what its type needs, then when it is shown.
+    fields = [
+        "position",
+        "key",
+        "type",
+        "required",
+        *_boxes("text"),
+        "scale_min",
+        "scale_max",
+        *_boxes("low_label"),
+        *_boxes("high_label"),
+        *_boxes("choices"),
+        "max_length",
+        "show_if_question",
+        "show_if_values",
+    ]
 
     class Media:
         js = ["admin/feedback/question_types.js"]

@@ -2,7 +2,6 @@
 invitations and responses (filters, export, a fixed number of queries)."""
 
 import html
-import json
 import re
 
 import pytest
@@ -50,7 +49,6 @@ def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
         "questions-0-required": "on",
         "questions-0-scale_min": "1",
         "questions-0-scale_max": "5",
-        "questions-0-choices": "[]",
         "questions-0-max_length": "2000",
         "questions-0-show_if_values": "",
         "questions-0-text__en": "How fast was it?",
@@ -73,21 +71,23 @@ def test_a_manager_builds_a_survey_with_a_box_per_language(manager_client):
 @pytest.mark.parametrize(
     "kind, choices, show_if_values, message",
     [
-        ("single", '[{"value": "price", "label": "The price"}]', "", "Give a text per language"),
-        ("single", '["price", "speed"]', "", "list of choices, each with a value"),
-        ("single", '[{"value": "a"}, {"value": "a"}]', "", "Each choice needs a value of its own."),
-        ("single", '[{"value": "a", "label": {"en": "A\\u0000"}}]', "", "Null characters are not allowed."),
-        ("text", '{"value": "a"}', "", "Give a list of choices, each with a value"),
-        ("text", "5", "", "Give a list of choices, each with a value"),
-        ("text", "[]", "a\x00", "Null characters are not allowed."),
-        ("text", "[]", '["a", {"b": 1}]', "Give a list of answers"),
+        ("single", {"en": ""}, "", "A choice question needs a list of choices"),
+        ("single", {"en": "a: A\na: B"}, "", "Each choice needs a value of its own."),
+        ("single", {"en": ": A"}, "", "Line 1: write it as key: label."),
+        ("single", {"en": "price:"}, "", "Line 1: write it as key: label."),
+        ("single", {"en": "a: A\x00"}, "", "Null characters are not allowed."),
+        ("single", {"en": "a: A\nb: B", "da": "Kun en"}, "", "Give one line per English choice (2)"),
+        ("single", {"en": "a: A", "ko": "가\x00"}, "", "Null characters are not allowed."),
+        ("text", {"en": ""}, "a\x00", "Null characters are not allowed."),
+        ("text", {"en": ""}, '["a", {"b": 1}]', "Give a list of answers"),
     ],
 )
 def test_a_question_s_choices_and_conditions_are_checked_before_a_page_shows_them(
     manager_client, client, kind, choices, show_if_values, message
 ):
-    """The boxes take any JSON: a label written as plain text or a condition of 5 was
-    a 500 on the customer's page, a NUL the database's refusal when saved."""
+    """What the builder's boxes are given is checked before a customer's page shows it: a
+    choice without a key or label, two with one key, lines that do not match the English
+    ones, a NUL (the database's refusal when saved)."""
     form = {
         "name": "Delivery",
         "kind": "custom",
@@ -103,7 +103,7 @@ def test_a_question_s_choices_and_conditions_are_checked_before_a_page_shows_the
         "questions-0-type": kind,
         "questions-0-scale_min": "0",
         "questions-0-scale_max": "10",
-        "questions-0-choices": choices,
+        **{f"questions-0-choices__{code}": text for code, text in choices.items()},
         "questions-0-max_length": "2000",
         "questions-0-show_if_values": show_if_values,
         "questions-0-text__en": "Why?",
@@ -112,15 +112,29 @@ def test_a_question_s_choices_and_conditions_are_checked_before_a_page_shows_the
     assert response.status_code == 200 and message in html.unescape(response.content.decode())
     assert not Survey.objects.filter(name="Delivery").exists()
 
-    good = '[{"value": "price", "label": {"en": "The price", "da": "Prisen"}}, {"value": 2}]'
-    response = manager_client.post("/admin/feedback/survey/add/", {**form, "questions-0-choices": good})
+    good = {
+        "questions-0-choices__en": "price: The price\n\nThe delivery time\n2: Two",
+        "questions-0-choices__da": "Prisen\nLeveringstiden\nTo",
+        "questions-0-choices__ko": "",
+        "questions-0-show_if_values": "",
+    }
+    response = manager_client.post("/admin/feedback/survey/add/", {**form, **good})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    (question,) = Survey.objects.get(name="Delivery").questions.all()
+    assert question.choices == [
+        {"value": "price", "label": {"en": "The price", "da": "Prisen"}},
+        {"value": "the-delivery-time", "label": {"en": "The delivery time", "da": "Leveringstiden"}},
+        {"value": "2", "label": {"en": "Two", "da": "To"}},
+    ]
     if kind == "single":
-        assert response.status_code == 302, response.content.decode()[:2000]
-        survey = Survey.objects.get(name="Delivery")
         customer = Customer.objects.create(email="ann@example.com", survey_consent=True, locale="da")
-        invitation = services.survey_invite(survey=survey, customer=customer, source="api")
+        invitation = services.survey_invite(survey=question.survey, customer=customer, source="api")
         page = client.get(f"/s/{invitation.token}/").content.decode()
-        assert "Prisen" in page and 'value="2"' in page
+        assert "Prisen" in page and 'value="2"' in page and 'value="the-delivery-time"' in page
+    # The builder shows them back as written, and saving unchanged keeps them.
+    builder = manager_client.get(f"/admin/feedback/survey/{question.survey_id}/change/").content.decode()
+    assert "price: The price\nthe-delivery-time: The delivery time\n2: Two</textarea>" in builder
+    assert "Prisen\nLeveringstiden\nTo</textarea>" in builder
 
 
 def test_the_preview_shows_the_form_in_a_chosen_language(manager_client, agent_client):
@@ -285,7 +299,9 @@ def change_form(survey: Survey) -> dict:
             **({prefix + "required": "on"} if question.required else {}),
             prefix + "scale_min": str(question.scale_min),
             prefix + "scale_max": str(question.scale_max),
-            prefix + "choices": json.dumps(question.choices),
+            prefix + "choices__en": "\n".join(
+                f"{choice['value']}: {choice['label']['en']}" for choice in question.choices
+            ),
             prefix + "max_length": str(question.max_length),
             prefix + "show_if_question": str(question.show_if_question_id or ""),
             prefix + "show_if_values": ", ".join(question.show_if_values),

@@ -134,6 +134,17 @@ class ProductSerializer(ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List products"),
+    retrieve=extend_schema(summary="One product"),
+    create=extend_schema(summary="Add a product", description="`sku` is unique: the shop's own product code."),
+    update=extend_schema(summary="Replace a product's details"),
+    partial_update=extend_schema(summary="Change some of a product's details"),
+    destroy=extend_schema(
+        summary="Delete a product",
+        description="Refused (409) while order lines refer to it: set `active` to false instead.",
+    ),
+)
 class ProductViewSet(viewsets.ModelViewSet):
     queryset = Product.objects.all()
     serializer_class = ProductSerializer

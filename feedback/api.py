@@ -401,7 +401,10 @@ class SlaPolicySerializer(ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_view(list=extend_schema(summary="SLA policies, in the order they are tried"))
+@extend_schema_view(
+    list=extend_schema(summary="SLA policies, in the order they are tried"),
+    retrieve=extend_schema(summary="One SLA policy"),
+)
 class SlaPolicyViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SlaPolicy.objects.order_by("is_default", "position", "id")
     serializer_class = SlaPolicySerializer

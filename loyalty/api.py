@@ -150,7 +150,9 @@ class EntryFilter(django_filters.FilterSet):
         fields = ["customer_id", "kind"]
 
 
-@extend_schema_view(list=extend_schema(summary="Ledger entries, newest first"))
+@extend_schema_view(
+    list=extend_schema(summary="Ledger entries, newest first"), retrieve=extend_schema(summary="One ledger entry")
+)
 class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Entry.objects.select_related("account__customer")
     serializer_class = EntrySerializer
@@ -194,7 +196,14 @@ class RewardSerializer(ModelSerializer):
         ]
 
 
-@extend_schema_view(list=extend_schema(summary="Rewards"))
+@extend_schema_view(
+    list=extend_schema(summary="Rewards"),
+    retrieve=extend_schema(summary="One reward"),
+    create=extend_schema(summary="Add a reward"),
+    update=extend_schema(summary="Replace a reward"),
+    partial_update=extend_schema(summary="Change some of a reward", description="E.g. `active`, `cost` or `stock`."),
+    destroy=extend_schema(summary="Delete a reward"),
+)
 class RewardViewSet(viewsets.ModelViewSet):
     queryset = Reward.objects.all()
     serializer_class = RewardSerializer
@@ -239,7 +248,9 @@ class RedemptionFilter(django_filters.FilterSet):
         fields = ["customer_id", "code", "status"]
 
 
-@extend_schema_view(list=extend_schema(summary="Redemptions, newest first"))
+@extend_schema_view(
+    list=extend_schema(summary="Redemptions, newest first"), retrieve=extend_schema(summary="One redemption")
+)
 class RedemptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Redemption.objects.select_related("account__customer")
     serializer_class = RedemptionSerializer

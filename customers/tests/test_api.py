@@ -351,3 +351,16 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(agent_api):
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "swagger-ui" in html and "cdn" not in html.lower() and "https://" not in html
+
+
+def test_every_operation_of_the_api_says_what_it_does(agent_api):
+    """Seventeen operations (products, rewards, one of each record) were listed in the
+    docs with nothing but their path."""
+    paths = agent_api.get("/api/schema/?format=json").json()["paths"]
+    bare = [
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if not (operation.get("summary") or operation.get("description"))
+    ]
+    assert bare == []

@@ -38,7 +38,10 @@ class SurveySerializer(ModelSerializer):
         fields = ["id", "name", "kind", "title", "active", "link_days", "questions"]
 
 
-@extend_schema_view(list=extend_schema(summary="Surveys and their questions"))
+@extend_schema_view(
+    list=extend_schema(summary="Surveys and their questions"),
+    retrieve=extend_schema(summary="One survey and its questions"),
+)
 class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Survey.objects.prefetch_related("questions").order_by("id")
     serializer_class = SurveySerializer
@@ -128,6 +131,7 @@ class InvitationFilter(django_filters.FilterSet):
 
 @extend_schema_view(
     list=extend_schema(summary="Survey invitations, newest first"),
+    retrieve=extend_schema(summary="One survey invitation"),
     create=extend_schema(
         summary="Invite a customer to a survey",
         request=InvitationInputSerializer,
@@ -241,7 +245,10 @@ class ResponseFilter(django_filters.FilterSet):
         fields = ["survey", "kind", "customer_id", "ticket", "unhappy"]
 
 
-@extend_schema_view(list=extend_schema(summary="Survey responses, newest first"))
+@extend_schema_view(
+    list=extend_schema(summary="Survey responses, newest first"),
+    retrieve=extend_schema(summary="One survey response"),
+)
 class SurveyResponseViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SurveyResponse.objects.select_related("survey", "customer")
     serializer_class = ResponseSerializer

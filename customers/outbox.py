@@ -432,6 +432,14 @@ def write_out(message: Message) -> None:
     message.subject, message.body, message.body_html = rendered.subject[:300], rendered.text, rendered.html
 
 
+def write_out_all(messages: list[Message]) -> None:
+    """Write out these emails as delivery does: each kind's preparer first, then the
+    renderers (the demo's history is written so, without sending)."""
+    _prepare(messages)
+    for message in messages:
+        write_out(message)
+
+
 class PermanentFailure(Exception):
     """The mail server refused the message for good (a 5xx answer)."""
 

@@ -90,6 +90,20 @@ def test_the_demo_has_tickets_in_the_customers_languages():
     assert tickets.values("kind").distinct().count() >= 3
 
 
+def test_the_demos_emails_are_its_history_written_out_not_sent_at_the_first_start():
+    """The first start's worker sent every demo email into var/mail/: acknowledgments of
+    tickets opened days ago, promising dates already past."""
+    from customers.models import Delivery, Message
+
+    seed()
+    emails = Message.objects.exclude(kind="")
+    assert emails.filter(kind="ticket_ack").count() >= 40
+    assert not emails.exclude(delivery=Delivery.SENT).exists()
+    assert not emails.filter(body="").exists()
+    ack = emails.filter(kind="ticket_ack").select_related("ticket").first()
+    assert ack.ticket.reference in ack.subject and ack.sent_at == ack.occurred_at
+
+
 def test_the_demo_has_survey_answers_and_scores():
     from feedback.models import SurveyResponse
     from feedback.selectors import service_period

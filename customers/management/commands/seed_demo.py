@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers.imports.orders import orders_import
-from customers.models import AcquisitionChannel, Customer, Order, OrderLine, Product
+from customers.models import AcquisitionChannel, Customer, Delivery, Message, Order, OrderLine, Product
 from retention_crm.commands import TranslatedCommand
 
 DEMO_USERNAME = "demo"
@@ -143,6 +143,7 @@ class Command(TranslatedCommand):
             from insights.demo import seed_insights
 
             insights = seed_insights()
+            self.history_sent()
         self.stdout.write(
             _("Demo data loaded: %(customers)d customers, %(orders)d orders, %(products)d products.") % counts
         )
@@ -152,6 +153,19 @@ class Command(TranslatedCommand):
             _("Demo insights: customers scored %(scored)d, segments %(segments)d, win-back campaigns %(campaigns)d.")
             % insights
         )
+
+    @staticmethod
+    def history_sent() -> None:
+        """The demo's emails belong to its past: written out and marked sent, as they
+        would have been at the time. Otherwise the first start's worker sends them all
+        (into var/mail/), acknowledgments promising dates long gone among them."""
+        from customers.outbox import write_out_all
+
+        pending = list(Message.objects.filter(delivery=Delivery.PENDING).select_related("customer", "ticket"))
+        write_out_all([message for message in pending if not message.body])  # staff replies are written already
+        for message in pending:
+            message.delivery, message.sent_at = Delivery.SENT, message.occurred_at
+        Message.objects.bulk_update(pending, ["subject", "body", "body_html", "delivery", "sent_at"], batch_size=500)
 
     def ensure_login(self) -> None:
         if not settings.DEBUG:

@@ -11,8 +11,11 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from customers.models import Channel, Entry
 from retention_crm.idempotency import form_submission_key
@@ -20,7 +23,7 @@ from retention_crm.pages import customer_page, speak
 from retention_crm.ratelimit import allow, client_ip
 
 from .forms import CustomerMessageForm, SupportForm
-from .models import TicketAccess, TicketChannel, TicketStatus
+from .models import REFERENCE_PATTERN, TicketAccess, TicketChannel, TicketStatus
 from .services import ticket_message_receive, ticket_open
 from .services.emails import format_moment, ticket_link, token_hash
 
@@ -103,6 +106,14 @@ def page_text(body: str) -> str:
     return "\n\n".join(paragraph for paragraph in paragraphs if not any(path in paragraph for path in paths))
 
 
+def as_page_html(text: str) -> SafeString:
+    """Plain text as HTML with its line breaks, each ticket reference kept on one line:
+    on a phone "C-000013" broke at its hyphen."""
+    escaped = str(escape(text))
+    whole = REFERENCE_PATTERN.sub(lambda match: f'<span class="ref">{match.group(0)}</span>', escaped)
+    return mark_safe(linebreaksbr(whole, autoescape=False))  # escaped above; only the spans are ours
+
+
 @customer_page
 def ticket_page(request, token: str):
     access = _access(token)
@@ -142,7 +153,7 @@ def ticket_page(request, token: str):
             {
                 "entry": message.entry,
                 "occurred_at": message.occurred_at,
-                "text": page_text(message.body) if message.entry == Entry.OUTBOUND else message.body,
+                "html": as_page_html(page_text(message.body) if message.entry == Entry.OUTBOUND else message.body),
             }
             for message in messages
         ],

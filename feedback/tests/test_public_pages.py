@@ -187,7 +187,8 @@ def test_the_page_shows_what_we_wrote_without_the_inbox_parts_in_the_customers_t
     assert "/support/t/" in reply.body and "/unsubscribe/" in reply.body  # the email has them
     ticket_resolve(ticket=ticket)  # its email waits for the outbox: no text yet
     page = client.get(link).content.decode()
-    assert "A new kettle is on its way." in page and f"Your reference is {ticket.reference}" in page
+    assert "A new kettle is on its way." in page
+    assert f'Your reference is <span class="ref">{ticket.reference}</span>' in page
     reply_link = re.search(r"/support/t/[\w-]+/", reply.body).group(0)  # another token than this page's
     assert reply_link not in page and "/unsubscribe/" not in page
     assert page.count('<li class="outbound">') == 2 and page.count('<li class="inbound">') == 1
@@ -251,3 +252,11 @@ def test_an_unknown_address_a_failed_form_and_an_error_speak_the_customers_langu
     with translation.override("ko"):
         error_page = render_to_string("500.html")  # as Django's server_error renders it: no request
     assert "<h1>문제가 발생했습니다</h1>" in error_page and 'lang="ko"' in error_page
+
+
+def test_a_reference_in_the_conversation_stays_on_one_line(client):
+    """On a phone "C-000013" broke at its hyphen; the text is still escaped."""
+    from feedback.views import as_page_html
+
+    html = as_page_html("Your reference is C-000013.\n<b>not bold</b>")
+    assert html == 'Your reference is <span class="ref">C-000013</span>.<br>&lt;b&gt;not bold&lt;/b&gt;'

@@ -164,8 +164,11 @@ class Command(TranslatedCommand):
         pending = list(Message.objects.filter(delivery=Delivery.PENDING).select_related("customer", "ticket"))
         write_out_all([message for message in pending if not message.body])  # staff replies are written already
         for message in pending:
+            if message.kind == "ticket_ack":
+                message.occurred_at = message.ticket.created_at  # it goes out within seconds
             message.delivery, message.sent_at = Delivery.SENT, message.occurred_at
-        Message.objects.bulk_update(pending, ["subject", "body", "body_html", "delivery", "sent_at"], batch_size=500)
+        fields = ["subject", "body", "body_html", "delivery", "sent_at", "occurred_at"]
+        Message.objects.bulk_update(pending, fields, batch_size=500)
 
     def ensure_login(self) -> None:
         if not settings.DEBUG:

@@ -298,7 +298,9 @@ class SlaPolicy(models.Model):
 
 
 REFERENCE_PREFIX = "C-"
-REFERENCE_PATTERN = re.compile(r"\bC-(\d{6,12})\b", re.IGNORECASE)
+# Not \b: Korean writes a particle right after the number ("C-000013입니다"), and a
+# Hangul letter is a word character, so \b found no reference there.
+REFERENCE_PATTERN = re.compile(r"(?<![A-Za-z0-9])C-(\d{6,12})(?!\d)", re.IGNORECASE)
 
 
 def ticket_id_from_reference(text: str) -> int | None:

@@ -260,3 +260,14 @@ def test_a_reference_in_the_conversation_stays_on_one_line(client):
 
     html = as_page_html("Your reference is C-000013.\n<b>not bold</b>")
     assert html == 'Your reference is <span class="ref">C-000013</span>.<br>&lt;b&gt;not bold&lt;/b&gt;'
+    # Korean writes the particle right after the number (\b saw no reference there).
+    assert as_page_html("참조 번호는 C-000013입니다.") == '참조 번호는 <span class="ref">C-000013</span>입니다.'
+
+
+def test_a_reference_is_found_with_a_particle_after_it_but_not_inside_a_word():
+    from feedback.models import ticket_id_from_reference
+
+    assert ticket_id_from_reference("Re: 참조 번호 C-000042입니다") == 42
+    assert ticket_id_from_reference("[c-000007]") == 7
+    assert ticket_id_from_reference("ABC-000042") is None
+    assert ticket_id_from_reference("C-0000420000000000") is None

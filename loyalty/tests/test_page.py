@@ -35,16 +35,19 @@ def test_the_page_shows_balance_tier_rewards_history_and_referral_code(client, m
     assert member.referral_code in page
     assert "Order O-" in page and "Sorry for the delay" in page
     assert "Redeem" in page
-    assert "Spend 1400.00 EUR more in 12 months to reach Gold." in page
+    assert "Spend 1,400.00 EUR more in 12 months to reach Gold." in page
     assert "default-src 'none'" in response["Content-Security-Policy"]
     assert response["Referrer-Policy"] == "same-origin" and response["Cache-Control"] == "no-store"
 
 
-def test_the_page_speaks_the_customers_language(client, member):
+def test_the_page_speaks_the_customers_language(client, member, manager):
     member.customer.locale = "ru"
     member.customer.save()
+    points_adjust(customer=member.customer, points=12_000, reason="Big", author=manager)
     page = client.get(path_for(member)).content.decode()
     assert "Ваши баллы" in page and "Обменять" in page
+    # Numbers grouped as the reader writes them: "12950" was hard to read.
+    assert '<dd class="balance"><strong>12\xa0950</strong></dd>' in page and "+12\xa0000" in page
 
 
 def test_redeeming_from_the_page_shows_the_code(client, member, reward):

@@ -6,6 +6,7 @@ from anymail.exceptions import AnymailConfigurationError
 from django.contrib import admin
 from django.http import Http404
 from django.urls import URLPattern, include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -63,7 +64,9 @@ urlpatterns = [
     # Inbound email from an email service (django-anymail; HTTP basic auth with
     # ANYMAIL_WEBHOOK_SECRET), e.g. /inbound/postmark/inbound/.
     path("inbound/", include((inbound_webhooks, "anymail"))),
-    # Customer pages: no login, in the customer's language.
+    # Customer pages: no login, in the customer's language. The site's root (the admin's
+    # "View site") is the support form, the one page anybody may open.
+    path("", RedirectView.as_view(pattern_name="support"), name="home"),
     path("", include("feedback.urls")),
     path("", include("loyalty.urls")),
 ]

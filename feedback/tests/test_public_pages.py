@@ -271,3 +271,10 @@ def test_a_reference_is_found_with_a_particle_after_it_but_not_inside_a_word():
     assert ticket_id_from_reference("[c-000007]") == 7
     assert ticket_id_from_reference("ABC-000042") is None
     assert ticket_id_from_reference("C-0000420000000000") is None
+
+
+def test_the_sites_root_is_the_support_form(client, agent_client):
+    """The admin's "View site" link led to the root, a 404."""
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/support/"
+    assert 'href="/">' in agent_client.get("/admin/").content.decode()  # "View site"

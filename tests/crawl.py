@@ -14,6 +14,8 @@ from collections import Counter, deque
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
+from django.conf import settings
+
 # Links that change something or leave the admin.
 SKIPPED = re.compile(r"/logout/|/password/|^/admin/r/|/jsi18n/")
 VARIANTS = 2  # pages visited per address shape (ids replaced, same query keys)
@@ -28,6 +30,7 @@ def admin_crawl(client, *, start: str = "/admin/", limit: int = 5000) -> tuple[i
     """(pages visited, [(address, status, the page that linked to it), …] of those
     that failed)."""
     queue, seen, shapes, failures = deque([(start, "")]), set(), Counter(), []
+    outside: dict[str, str] = {}  # our own pages outside the admin that it links to
     while queue and len(seen) < limit:
         address, linked_from = queue.popleft()
         if address in seen:
@@ -42,7 +45,11 @@ def admin_crawl(client, *, start: str = "/admin/", limit: int = 5000) -> tuple[i
             continue
         for href in re.findall(r'href="([^"#]*)"', response.content.decode()):
             parts = urlsplit(urljoin(address, href.replace("&amp;", "&")))
-            if parts.netloc not in ("", "testserver", "localhost") or not parts.path.startswith("/admin/"):
+            if parts.netloc not in ("", "testserver", "localhost"):
+                continue
+            if not parts.path.startswith("/admin/"):
+                if not parts.path.startswith(settings.STATIC_URL):  # the server's, not Django's to serve here
+                    outside.setdefault(parts.path, address)  # "View site", the API's docs: opened once below
                 continue
             if SKIPPED.search(parts.path):
                 continue
@@ -58,6 +65,12 @@ def admin_crawl(client, *, start: str = "/admin/", limit: int = 5000) -> tuple[i
             if link not in seen and shapes[shape] < VARIANTS:
                 shapes[shape] += 1
                 queue.append((link, address))
+    for address, linked_from in outside.items():
+        if address not in seen and not SKIPPED.search(address):
+            seen.add(address)
+            status = client.get(address, follow=True).status_code
+            if status >= 400:
+                failures.append((address, status, linked_from))
     return len(seen), failures
 
 

@@ -63,6 +63,29 @@ class AnswersField(forms.CharField):
         return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _boxes(name: str) -> list[str]:
+    return [f"{name}__{code}" for code in LANGUAGE_CODES]
+
+
+# A question in the builder: its words first, then what its type needs, then when it
+# is shown.
+QUESTION_LAYOUT = [
+    "position",
+    "key",
+    "type",
+    "required",
+    *_boxes("text"),
+    "scale_min",
+    "scale_max",
+    *_boxes("low_label"),
+    *_boxes("high_label"),
+    *_boxes("choices"),
+    "max_length",
+    "show_if_question",
+    "show_if_values",
+]
+
+
 def _choice_box(code: str) -> forms.CharField:
     english = code == "en"
     return forms.CharField(
@@ -98,17 +121,7 @@ class QuestionForm(TranslatedTextsForm):
 
     class Meta:
         model = Question
-        fields = [
-            "position",
-            "key",
-            "type",
-            "required",
-            "scale_min",
-            "scale_max",
-            "max_length",
-            "show_if_question",
-            "show_if_values",
-        ]
+        fields = [name for name in QUESTION_LAYOUT if "__" not in name]  # the rest are boxes per language
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -227,10 +240,6 @@ class QuestionFormSet(BaseInlineFormSet):
                 )
 
 
-def _boxes(name: str) -> list[str]:
-    return [f"{name}__{code}" for code in LANGUAGE_CODES]
-
-
 class QuestionInline(admin.StackedInline):
     model = Question
     form = QuestionForm
@@ -238,22 +247,7 @@ class QuestionInline(admin.StackedInline):
     fk_name = "survey"
     extra = 0
     ordering = ("position", "id")
-    # The question's words first, then what its type needs, then when it is shown.
-    fields = [
-        "position",
-        "key",
-        "type",
-        "required",
-        *_boxes("text"),
-        "scale_min",
-        "scale_max",
-        *_boxes("low_label"),
-        *_boxes("high_label"),
-        *_boxes("choices"),
-        "max_length",
-        "show_if_question",
-        "show_if_values",
-    ]
+    fields = QUESTION_LAYOUT
 
     class Media:
         js = ["admin/feedback/question_types.js"]

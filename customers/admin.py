@@ -125,7 +125,7 @@ class CsvImportMixin:
     import_service = None
     import_permission = ""
     import_columns: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # required, optional
-    import_example: tuple[tuple[str, ...], ...] = ()  # the header row, then rows that import as they are
+    import_example: tuple[tuple[str, ...], ...] = ()  # rows of every column, in order, that import as they are
     token_salt = "customers.admin.import"
 
     def has_import_permission(self, request) -> bool:
@@ -155,7 +155,9 @@ class CsvImportMixin:
             raise PermissionDenied
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{self.opts.model_name}s-example.csv"'
-        csv.writer(response, lineterminator="\n").writerows(self.import_example)
+        writer = csv.writer(response, lineterminator="\n")
+        writer.writerow(self.import_columns[0] + self.import_columns[1])
+        writer.writerows(self.import_example)
         return response
 
     def import_view(self, request):
@@ -239,7 +241,6 @@ class CustomerAdmin(FastListMixin, CsvImportMixin, CsvXlsxExportMixin, admin.Mod
     import_permission = "customers.import_customer"
     import_columns = (customer_rows.REQUIRED_COLUMNS, customer_rows.OPTIONAL_COLUMNS)
     import_example = (
-        customer_rows.REQUIRED_COLUMNS + customer_rows.OPTIONAL_COLUMNS,
         ("C-1001", "ann.archer@example.com", "Ann Archer", "+44 20 7946 0018", "en", "Europe/London", "1988-04-12",
          "organic", "yes", "yes", "2025-03-01"),
         ("C-1002", "mette@example.dk", "Mette Holm", "", "da", "Europe/Copenhagen", "", "social", "no", "yes", ""),
@@ -384,7 +385,6 @@ class OrderAdmin(TolerantAutocompleteMixin, FastListMixin, CsvImportMixin, CsvXl
     import_permission = "customers.import_order"
     import_columns = (order_rows.REQUIRED_COLUMNS, order_rows.OPTIONAL_COLUMNS)
     import_example = (
-        order_rows.REQUIRED_COLUMNS + order_rows.OPTIONAL_COLUMNS,
         ("O-5001", "C-1001", "2025-03-01 14:30", "42.50", "EUR", "paid", "ann.archer@example.com", "Ann Archer", ""),
         ("O-5002", "C-1001", "2025-05-17 09:05", "18.00", "EUR", "fulfilled", "", "", ""),
     )
